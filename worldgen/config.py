@@ -1,0 +1,174 @@
+"""Typed experiment configs: dataclass schemas, YAML + ``key=value`` overrides through ``OmegaConf.structured``.
+
+An experiment YAML names its ``task``; the task's dataclass (see ``worldgen.lit.TASKS``) is the schema. Loading
+merges schema defaults <- YAML <- overrides and returns plain dataclass objects (``OmegaConf.to_object``), so model
+code never sees OmegaConf. Unknown keys and wrong types are errors that name the key, the file and what is valid.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the key, the source and what was expected."""
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "auto"  # auto | cpu | gpu | cuda | mps
+    devices: Any = "auto"  # "auto", a count, or a list of device indices
+    num_nodes: int = 1  # machines; node rank comes from the launcher's environment (torchrun / SLURM)
+    strategy: str = "auto"  # auto | ddp | ddp_spawn | fsdp | deepspeed (deepspeed needs the extra installed)
+    precision: str = "32"  # 32 | bf16-mixed | 16-mixed
+    max_steps: int = -1  # optimizer steps; -1 = no step limit
+    max_epochs: Optional[int] = None  # None = no epoch limit when max_steps is set
+    gradient_clip_val: Optional[float] = 1.0  # global grad-norm clip; None disables
+    accumulate_grad_batches: int = 1  # micro-batches per optimizer step
+    ckpt_every_n_steps: int = 1000  # optimizer steps between checkpoints (last.ckpt is always kept)
+    keep_top_k: int = 1  # periodic step checkpoints kept besides last.ckpt (-1 keeps all)
+    resume: Optional[str] = None  # None | "last" | path to a .ckpt
+    log_every_n_steps: int = 50  # optimizer steps between logged rows
+    val_check_interval: Optional[float] = None  # Lightning semantics; None = once per epoch
+    limit_val_batches: Optional[float] = None  # None = all validation batches
+    loggers: list = field(default_factory=lambda: ["csv", "tensorboard"])  # any of csv, tensorboard
+    progress_bar: bool = True
+    deterministic: bool = False  # torch deterministic algorithms (slower)
+    num_sanity_val_steps: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    """Fields every experiment has; each task's config subclasses this and adds model/data/optim sections."""
+
+    task: str = "?"  # which task in worldgen.lit.TASKS trains this config
+    name: str = "experiment"  # run name; outputs go to out_dir
+    seed: int = 0  # seeds python, numpy and torch on every rank
+    out_dir: str = "runs/experiment"  # checkpoints, logs and the resolved config land here
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def _source_name(source: str | os.PathLike | None) -> str:
+    return str(source) if source is not None else "<config>"
+
+
+def _check_keys(node: Any, schema: Any, path: str, source: str) -> None:
+    """Raise ConfigError for any key in ``node`` that the structured ``schema`` does not declare."""
+    if not isinstance(node, DictConfig) or not isinstance(schema, DictConfig):
+        return
+    typed = OmegaConf.get_type(schema)
+    for key in node.keys():
+        full = f"{path}.{key}" if path else str(key)
+        if dataclasses.is_dataclass(typed) and key not in schema:
+            valid = ", ".join(sorted(str(k) for k in schema.keys()))
+            raise ConfigError(f"{source}: unknown key '{full}'. Valid keys here: {valid}")
+        if key in schema:
+            _check_keys(node[key], schema._get_node(key), full, source)
+
+
+def _expected_type(schema_cls: type, dotted: str) -> str:
+    cls: Any = schema_cls
+    hint: Any = None
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(cls):
+            break
+        hints = typing.get_type_hints(cls)
+        hint = hints.get(part)
+        cls = hint
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+def _merge(base: DictConfig, node: DictConfig, schema_cls: type, source: str) -> DictConfig:
+    _check_keys(node, base, "", source)
+    try:
+        return OmegaConf.merge(base, node)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        msg = str(e).splitlines()[0]
+        raise ConfigError(
+            f"{source}: field '{key}' expects {_expected_type(schema_cls, key)}: {msg}"
+        ) from None
+
+
+def read_yaml(path: str | os.PathLike) -> DictConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return node
+
+
+def parse_overrides(overrides: Sequence[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like key=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except Exception as e:
+        raise ConfigError(f"overrides {list(overrides)}: {e}") from None
+
+
+def load(
+    schema_cls: type,
+    path: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    data: dict | None = None,
+) -> Any:
+    """Build a ``schema_cls`` instance from defaults, an optional YAML file (or dict) and ``key=value`` overrides."""
+    merged = OmegaConf.structured(schema_cls)
+    if path is not None:
+        merged = _merge(merged, read_yaml(path), schema_cls, _source_name(path))
+    if data is not None:
+        merged = _merge(merged, OmegaConf.create(data), schema_cls, "<dict>")
+    if overrides:
+        merged = _merge(merged, parse_overrides(overrides), schema_cls, "command-line override")
+    try:
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        raise ConfigError(f"{_source_name(path)}: field '{key}' is required but missing ({e})") from None
+
+
+def to_yaml(cfg: Any) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save(cfg: Any, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML, atomically."""
+    from worldgen.io import write_text
+
+    write_text(path, to_yaml(cfg))
+
+
+def to_dict(cfg: Any) -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
+
+
+def task_of(path: str | os.PathLike, overrides: Sequence[str] = ()) -> str:
+    """The ``task`` an experiment YAML names (an override ``task=...`` wins)."""
+    for item in overrides:
+        if item.startswith("task="):
+            return item.split("=", 1)[1]
+    node = read_yaml(path)
+    task = node.get("task")
+    if not task:
+        raise ConfigError(f"{path}: missing 'task' (which model this config trains)")
+    return str(task)
+
+
+__all__ = [
+    "ConfigError", "TrainerConfig", "ExperimentConfig", "load", "save", "to_yaml", "to_dict", "read_yaml",
+    "parse_overrides", "task_of", "ListConfig",
+]

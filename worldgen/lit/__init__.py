@@ -1,0 +1,14 @@
+"""Thin LightningModules, callbacks and the Trainer factory.
+
+``TASKS`` maps the ``task`` named in an experiment YAML to the module that trains it. Each such module defines
+``Config`` (a dataclass subclassing ``worldgen.config.ExperimentConfig``) and ``build(cfg) -> (LightningModule,
+LightningDataModule)``; optionally ``export(cfg, module, out_dir)`` to write extra inference artefacts. Modules are
+named by import path so that ``worldgen train`` imports only the task it runs.
+"""
+TASKS = {
+    "toy": "worldgen.lit.toy",  # tiny regression MLP that proves the training stack (DDP, nodes, resume)
+    "vq_tokenizer": "worldgen.lit.tokenizer",  # DrivingWorld VQ video tokenizer
+    "drivingworld": "worldgen.lit.worldmodel",  # DrivingWorld spatial-temporal GPT
+    "artv": "worldgen.lit.artv",  # ART-V masked-diffusion frame generator
+    "pgd": "worldgen.lit.pgd",  # policy-guided trajectory diffusion
+}
