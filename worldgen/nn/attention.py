@@ -23,15 +23,14 @@ def xformers_available() -> bool:
     return True
 
 
-def _use_xformers(q: torch.Tensor, mask: Optional[torch.Tensor], causal: bool, backend: str) -> bool:
+def _use_xformers(q: torch.Tensor, k: torch.Tensor, mask: Optional[torch.Tensor], causal: bool, backend: str) -> bool:
     if backend == "sdpa":
         return False
-    ok = q.is_cuda and xformers_available() and mask is None
-    if causal and q.shape[-2] != 0:
-        ok = ok and False  # bottom-right vs top-left causal alignment differs when lengths differ; keep SDPA
+    # causal is only delegated when query and key lengths match, where both libraries align the triangle alike
+    ok = q.is_cuda and xformers_available() and mask is None and (not causal or q.shape[-2] == k.shape[-2])
     if backend == "xformers" and not ok:
         raise RuntimeError("attention backend 'xformers' requested but unavailable for this input (needs CUDA, "
-                           "xformers installed, no mask, no causal flag)")
+                           "xformers installed, no explicit mask, equal lengths when causal)")
     return ok
 
 
@@ -40,10 +39,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool
     """Scaled dot-product attention over ``b h n d`` tensors; ``mask`` is boolean (True = attend) or additive."""
     if causal and mask is not None:
         raise ValueError("pass either causal=True or an explicit mask, not both")
-    if _use_xformers(q, mask, causal, backend):
+    if _use_xformers(q, k, mask, causal, backend):
         import xformers.ops as xops
 
         q_, k_, v_ = (rearrange(x, "b h n d -> b n h d") for x in (q, k, v))
-        out = xops.memory_efficient_attention(q_, k_, v_, p=dropout_p)
+        bias = xops.LowerTriangularMask() if causal else None
+        out = xops.memory_efficient_attention(q_, k_, v_, attn_bias=bias, p=dropout_p)
         return rearrange(out, "b n h d -> b h n d")
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=dropout_p)
