@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from worldgen.config import ExperimentConfig
+from worldgen.lit.data import make_loader
 
 
 @dataclass
@@ -93,7 +94,7 @@ class ToyDataModule(L.LightningDataModule):
         self.val_set = ToyDataset(c.n_val, self.in_dim, c.noise, c.seed + 100)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=True)
+        return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=self.cfg.batch_size)

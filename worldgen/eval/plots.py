@@ -1,0 +1,46 @@
+"""Plots and files for FVD results: the JSON record and a PNG of the drift / prefix / block curve beside it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from worldgen.io import atomic_path, write_json
+
+
+def plot_curve(result: dict, path: str | os.PathLike) -> Path:
+    """Mean FVD over seeds against the window start / block start / prefix length, with a +-1 std band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    curve, path = result["curve"], Path(path)
+    x, mean, std = (np.asarray(curve[k], dtype=float) for k in ("x", "mean", "std"))
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot(x, mean, marker="o", label=f"{result['protocol']} (mean of {len(result['seeds'])} seed(s))")
+    if len(result["seeds"]) > 1:
+        ax.fill_between(x, mean - std, mean + std, alpha=0.25, label="±1 std over seeds")
+    ax.set_xlabel(curve["x_label"])
+    ax.set_ylabel("FVD")
+    title = f"{result['protocol']} · detector {result['detector']['name']} · N={result['n_real']}/{result['n_fake']}"
+    if result["comparable_to_published"] is False:
+        title += "\nrandom detector: NOT comparable to published FVD"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def write_result(result: dict, out: str | os.PathLike) -> Path:
+    """Write ``result`` as JSON at ``out``; curve protocols also get ``<out stem>.png`` (named in the JSON)."""
+    out = Path(out)
+    if "curve" in result:
+        png = out.with_suffix(".png")
+        plot_curve(result, png)
+        result["plot"] = png.name
+    write_json(out, result)
+    return out

@@ -1,0 +1,180 @@
+"""Token-shard datasets for the DrivingWorld GPT (clips of VQ codes + ego-pose tokens), and a synthetic shard maker.
+
+Shard format (written by ``worldgen tokenize``): ``DIR/meta.json`` (at least ``codebook_size`` and ``grid``; an
+``episodes`` list of ids or ``{"id": ...}`` entries when present) and ``DIR/episodes/<id>.safetensors`` holding
+``codes`` int32 ``(t, h, w)``, ``poses`` float32 ``(t, 3)`` relative ``(dx, dy, dyaw rad)`` and ``pose_mask`` uint8
+``(t,)``. The GPT never decodes video to train: poses are binned with the model's ``PoseTokenizer`` once at setup.
+Episodes are split into train/validation *by episode* (the last ``val_episodes`` in sorted order), so validation
+clips are never seen in training.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from worldgen.io import read_json, write_json
+from worldgen.tokenizer.pose import PoseTokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ShardDataConfig:
+    root: str = "data/tokens"  # token shard folder (meta.json + episodes/*.safetensors)
+    clip_frames: int = 0  # frames per training clip; 0 = model.context_frames + 1
+    stride: int = 1  # frames between consecutive clip starts
+    val_episodes: int = 1  # episodes held out for validation (the last ones in sorted order)
+    batch_size: int = 8  # per device
+    num_workers: int = 0  # DataLoader workers
+    posedrop_prob: float = 0.0  # extra probability of dropping a frame's pose in training (posedrop augmentation)
+
+
+def read_meta(root: str | Path) -> dict:
+    root = Path(root)
+    meta = read_json(root / "meta.json")
+    for key in ("codebook_size", "grid"):
+        if key not in meta:
+            raise ValueError(f"{root / 'meta.json'}: missing '{key}'")
+    return meta
+
+
+def episode_ids(root: str | Path) -> list[str]:
+    """Episode ids of a shard folder: from meta.json's ``episodes`` when present, else the files on disk."""
+    root = Path(root)
+    meta = read_meta(root)
+    eps = meta.get("episodes")
+    if eps:
+        ids = [e["id"] if isinstance(e, dict) else str(e) for e in eps]
+    else:
+        ids = [p.stem for p in (root / "episodes").glob("*.safetensors")]
+    if not ids:
+        raise FileNotFoundError(f"{root}: no token episodes found under episodes/")
+    return sorted(ids)
+
+
+def load_episode(path: str | Path) -> dict:
+    """One shard file -> ``{codes (t h w) int64, poses (t 3) float32, pose_mask (t,) bool}`` with checked shapes."""
+    from worldgen.io import load_weights
+
+    d = load_weights(path)
+    for key in ("codes", "poses", "pose_mask"):
+        if key not in d:
+            raise ValueError(f"{path}: missing tensor '{key}' (need codes, poses, pose_mask)")
+    codes, poses, mask = d["codes"].long(), d["poses"].float(), d["pose_mask"].bool()
+    t = codes.shape[0]
+    if codes.dim() != 3 or poses.shape != (t, 3) or mask.shape != (t,):
+        raise ValueError(f"{path}: expected codes (t,h,w), poses (t,3), pose_mask (t,); got {tuple(codes.shape)}, "
+                         f"{tuple(poses.shape)}, {tuple(mask.shape)}")
+    return {"codes": codes, "poses": poses, "pose_mask": mask}
+
+
+class TokenClipDataset(Dataset):
+    """Clips of ``clip_frames`` consecutive frames: ``{img (t, h*w), ego (t, 3), keep (t,)}`` (long, long, bool)."""
+
+    def __init__(self, root: str | Path, ids: list[str], clip_frames: int, pose_tokenizer: PoseTokenizer,
+                 stride: int = 1, grid: Optional[tuple] = None):
+        self.root, self.clip_frames = Path(root), clip_frames
+        self.episodes, self.index = [], []
+        for i, eid in enumerate(ids):
+            ep = load_episode(self.root / "episodes" / f"{eid}.safetensors")
+            if grid is not None and tuple(ep["codes"].shape[1:]) != tuple(grid):
+                raise ValueError(f"{self.root}/episodes/{eid}.safetensors: code grid {tuple(ep['codes'].shape[1:])} "
+                                 f"does not match the model grid {tuple(grid)}")
+            ego = pose_tokenizer.encode(ep["poses"], ep["pose_mask"])
+            self.episodes.append({"img": ep["codes"].flatten(1), "ego": ego, "keep": ep["pose_mask"]})
+            self.index += [(i, s) for s in range(0, ep["codes"].shape[0] - clip_frames + 1, stride)]
+        if not self.index:
+            raise ValueError(f"{self.root}: no episode among {ids} has {clip_frames} frames for one clip")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> dict:
+        e, s = self.index[i]
+        ep = self.episodes[e]
+        sl = slice(s, s + self.clip_frames)
+        return {"img": ep["img"][sl], "ego": ep["ego"][sl], "keep": ep["keep"][sl]}
+
+
+def posedrop(batch: dict, prob: float, null_ids: tuple, generator: Optional[torch.Generator] = None) -> dict:
+    """Drop each frame's pose with probability ``prob``: keep=False and null ego tokens (the paper's posedrop)."""
+    if prob <= 0:
+        return batch
+    drop = torch.rand(batch["keep"].shape, generator=generator, device=batch["keep"].device) < prob
+    ego = torch.where(drop[..., None], torch.tensor(null_ids, device=drop.device), batch["ego"])
+    return {**batch, "ego": ego, "keep": batch["keep"] & ~drop}
+
+
+class TokenDataModule(L.LightningDataModule):
+    def __init__(self, cfg: ShardDataConfig, clip_frames: int, pose_tokenizer: PoseTokenizer,
+                 codebook_size: int, grid: tuple):
+        super().__init__()
+        self.cfg, self.clip_frames, self.pose_tokenizer = cfg, clip_frames, pose_tokenizer
+        self.codebook_size, self.grid = codebook_size, tuple(grid)
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        root = Path(self.cfg.root)
+        meta = read_meta(root)
+        if int(meta["codebook_size"]) > self.codebook_size:
+            raise ValueError(f"{root}/meta.json: codebook_size {meta['codebook_size']} exceeds model.codebook_size "
+                             f"{self.codebook_size}")
+        ids = episode_ids(root)
+        n_val = min(self.cfg.val_episodes, len(ids) - 1)
+        train_ids, val_ids = ids[:len(ids) - n_val], ids[len(ids) - n_val:]
+        mk = lambda ids, stride: TokenClipDataset(root, ids, self.clip_frames, self.pose_tokenizer, stride, self.grid)
+        self.train_set = mk(train_ids, self.cfg.stride)
+        self.val_set = mk(val_ids, self.clip_frames) if val_ids else None
+        clip = self.pose_tokenizer.clip_fraction()
+        if any(v > 0.01 for v in clip.values()):
+            log.warning("pose tokenizer clipped more than 1%% of values: %s (widen model.pose ranges)", clip)
+        log.info("token clips: %d train, %d val; pose clip fractions %s", len(self.train_set),
+                 len(self.val_set) if self.val_set else 0, clip)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=True,
+                          num_workers=self.cfg.num_workers)
+
+    def val_dataloader(self):
+        if self.val_set is None:
+            return []
+        return DataLoader(self.val_set, batch_size=self.cfg.batch_size, num_workers=self.cfg.num_workers)
+
+
+def make_synthetic_shards(out_dir: str | Path, n_episodes: int = 3, n_frames: int = 24, grid=(4, 8),
+                          codebook_size: int = 32, seed: int = 0, missing_pose_every: int = 0) -> Path:
+    """Write learnable token shards in the tokenizer's format (no video, no tokenizer needed; for tests).
+
+    Each episode is a random code map that scrolls one column per frame (like a road passing by) and a constant
+    forward speed; ``missing_pose_every = k`` drops the pose of every k-th frame to exercise posedrop.
+    """
+    from worldgen.io import save_weights
+
+    out = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    h, w = grid
+    ids = []
+    for e in range(n_episodes):
+        base = rng.integers(0, codebook_size, size=(h, w + n_frames))
+        codes = np.stack([base[:, t:t + w] for t in range(n_frames)]).astype(np.int32)
+        dx = rng.uniform(1.0, 3.0)
+        poses = np.zeros((n_frames, 3), np.float32)
+        poses[1:, 0] = dx
+        poses[1:, 1] = rng.normal(0, 0.05, n_frames - 1)
+        poses[1:, 2] = rng.normal(0, 0.01, n_frames - 1)
+        mask = np.ones(n_frames, np.uint8)
+        if missing_pose_every:
+            mask[::missing_pose_every] = 0
+        eid = f"ep{e:04d}"
+        save_weights(out / "episodes" / f"{eid}.safetensors", {
+            "codes": torch.from_numpy(codes), "poses": torch.from_numpy(poses), "pose_mask": torch.from_numpy(mask)})
+        ids.append({"id": eid, "frames": n_frames})
+    write_json(out / "meta.json", {"version": 1, "codebook_size": codebook_size, "grid": [h, w], "fps": 10,
+                                   "episodes": ids, "source": "synthetic"})
+    return out

@@ -1,0 +1,205 @@
+"""Long DrivingWorld rollouts with a KV cache (Hu et al., 2024, Sec. 3.5 inference; the cache is worldgen's own).
+
+DrivingWorld generates frame ``t+1`` from a sliding window of context frames: the fusion stack summarises the
+window, then the internal-state AR stack samples yaw, x, y and the image tokens one at a time. The public code keeps
+no cache: every token re-runs the in-frame stack over the whole prefix, and every frame re-runs the fusion stack over
+the whole window. Here two caches make the per-frame cost independent of the horizon:
+
+* **temporal context cache** (``RingKVCache`` per fusion block): keys/values of the last ``context_frames`` frames
+  at every token position. A new frame runs the fusion stack once, for itself only; the oldest slot is overwritten,
+  so memory is flat for any horizon.
+* **in-frame cache** (``PrefixKVCache`` per AR block): keys/values of the tokens of the frame being decoded, so
+  token ``i`` costs one position, not ``i``.
+
+``rollout(..., cached=False)`` is the reference: full recomputation over the whole history for every frame and over
+the whole prefix for every token, with the same sampling order, so for the same seed it gives the same tokens
+(tested). Ego motion is either forced (``forced_ego``: pose tokens from a control file or a scripted manoeuvre) or
+sampled by the model. Sampling: temperature, top-k (paper: 30), top-p (paper option: 0.8).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from worldgen.worldmodel.model import N_EGO, DrivingWorldGPT
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.0  # softmax temperature; 0 = greedy
+    top_k: int = 30  # keep the k most likely tokens (0 = off); paper: 30
+    top_p: float = 1.0  # nucleus sampling mass (1 = off); paper option: 0.8
+
+
+def filter_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
+    """Temperature, top-k and top-p applied to ``logits (b, V)`` (float32); removed entries are -inf."""
+    logits = logits.float() / max(cfg.temperature, 1e-8)
+    if 0 < cfg.top_k < logits.shape[-1]:
+        kth = torch.topk(logits, cfg.top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if cfg.top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(-1)
+        drop = probs.cumsum(-1) - probs > cfg.top_p  # keep the smallest prefix whose mass reaches top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return logits
+
+
+def sample_token(logits: torch.Tensor, cfg: SamplingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
+    if cfg.temperature <= 0:
+        return logits.argmax(-1)
+    probs = filter_logits(logits, cfg).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+class FrameDecoder:
+    """Decodes one frame's ``n`` tokens given the fused state of the previous frame, cached or not."""
+
+    def __init__(self, model: DrivingWorldGPT, sampling: SamplingConfig, generator: torch.Generator, cached: bool):
+        self.model, self.sampling, self.generator, self.cached = model, sampling, generator, cached
+
+    def _token(self, logits: torch.Tensor, pos: int, forced: Optional[torch.Tensor]) -> torch.Tensor:
+        if forced is not None and pos < N_EGO:
+            return forced[:, pos]
+        return sample_token(logits, self.sampling, self.generator)
+
+    def decode(self, fused: torch.Tensor, prefix: list, forced: Optional[torch.Tensor]) -> torch.Tensor:
+        """``fused (b n d)`` -> tokens ``(b n)`` of the next frame (ego positions from ``forced`` when given)."""
+        m = self.model
+        toks = torch.zeros(fused.shape[0], m.n, dtype=torch.long, device=fused.device)
+        x = fused[:, 0] + m.bos
+        for p in prefix:
+            p.reset()
+        inputs = []
+        for pos in range(m.n):
+            if self.cached:
+                logits = m.logits_at(m.ar_step(x, prefix, pos), pos)
+            else:
+                inputs.append(x)
+                hidden = m.autoregress(torch.stack(inputs, 1)[:, None])[:, 0, -1]
+                logits = m.logits_at(hidden, pos)
+            toks[:, pos] = self._token(logits, pos, forced)
+            if pos + 1 < m.n:
+                x = fused[:, pos + 1] + m.embed_at(toks[:, pos], pos)
+        return toks
+
+
+@torch.inference_mode()
+def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: SamplingConfig | None = None,
+            seed: int = 0, forced_ego: Optional[torch.Tensor] = None, cached: bool = True, progress: bool = False,
+            on_frame: Optional[Callable[[int, torch.Tensor], None]] = None) -> dict:
+    """Generate ``n_frames`` frames after ``context = {ego (b tc 3), img (b tc hw), keep (b tc)}``.
+
+    ``forced_ego (b, n_frames, 3)`` fixes the ego tokens of each generated frame (controls); ``on_frame(i, tokens)``
+    is called with each new frame's tokens ``(b, n)`` (e.g. to decode to pixels as the rollout goes).
+    Returns ``{ego (b n_frames 3), img (b n_frames hw), frame_s [seconds per frame]}``.
+    """
+    model.eval()
+    sampling = sampling or SamplingConfig()
+    generator = torch.Generator(device=context["img"].device).manual_seed(seed)
+    decoder = FrameDecoder(model, sampling, generator, cached)
+    b, tc = context["img"].shape[:2]
+    if tc < 1:
+        raise ValueError("rollout needs at least one context frame")
+    device = context["img"].device
+    ring, prefix = model.new_caches(b, device=device, dtype=next(model.parameters()).dtype)
+    hist_ego, hist_img, hist_keep = list(context["ego"].unbind(1)), list(context["img"].unbind(1)), \
+        list(context["keep"].unbind(1))
+    fused = None
+    if cached:
+        for t in range(tc):
+            fused = model.fuse_step(hist_ego[t], hist_img[t], ring, t, hist_keep[t])
+    out, times = [], []
+    for i in tqdm(range(n_frames), desc="rollout", disable=not progress):
+        t0 = time.perf_counter()
+        if not cached:
+            fused = model.fuse(torch.stack(hist_ego, 1), torch.stack(hist_img, 1), torch.stack(hist_keep, 1))[:, -1]
+        toks = decoder.decode(fused, prefix, None if forced_ego is None else forced_ego[:, i])
+        ego, img, keep = toks[:, :N_EGO], toks[:, N_EGO:], torch.ones(b, dtype=torch.bool, device=device)
+        if cached:
+            fused = model.fuse_step(ego, img, ring, tc + i, keep)
+        else:
+            hist_ego.append(ego), hist_img.append(img), hist_keep.append(keep)
+        times.append(time.perf_counter() - t0)
+        out.append(toks)
+        if on_frame is not None:
+            on_frame(i, toks)
+    toks = torch.stack(out, 1) if out else torch.zeros(b, 0, model.n, dtype=torch.long, device=device)
+    return {"ego": toks[..., :N_EGO], "img": toks[..., N_EGO:], "frame_s": times}
+
+
+# ---- ego controls ------------------------------------------------------------------------------------------------
+MANOEUVRES = ("straight", "lane_change_left", "lane_change_right", "turn_left", "turn_right", "slow_down", "speed_up")
+
+
+def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: float = 1.0,
+                   duration_s: float = 3.0, lane_width: float = 4.0, turn_deg: float = 90.0) -> np.ndarray:
+    """Relative poses ``(n_frames, 3)`` = (dx, dy, dyaw) per frame for a named manoeuvre at ``speed`` m/s.
+
+    Lateral ``dy`` is positive to the left (ISO 8855 vehicle frame). A lane change moves ``lane_width`` sideways
+    with a smooth (raised-cosine) lateral speed profile over ``duration_s`` starting at ``start_s``; a turn
+    changes the heading by ``turn_deg`` over ``duration_s``; slow_down/speed_up ramp the speed to 0.5x / 1.5x.
+    """
+    if name not in MANOEUVRES:
+        raise ValueError(f"unknown manoeuvre '{name}'; choose one of {', '.join(MANOEUVRES)}")
+    t = np.arange(n_frames) / fps
+    phase = np.clip((t - start_s) / duration_s, 0.0, 1.0)
+    bump = np.where((t >= start_s) & (t <= start_s + duration_s), 1 - np.cos(2 * np.pi * phase), 0.0)
+    v = np.full(n_frames, float(speed))
+    lat_speed = np.zeros(n_frames)
+    yaw_rate = np.zeros(n_frames)
+    side = 1.0 if name.endswith("left") else -1.0
+    if name.startswith("lane_change"):
+        lat_speed = side * lane_width / duration_s * bump  # integrates to lane_width over the manoeuvre
+    elif name.startswith("turn"):
+        yaw_rate = side * math.radians(turn_deg) / duration_s * bump
+    elif name in ("slow_down", "speed_up"):
+        v = speed * (1 + (0.5 if name == "speed_up" else -0.5) * phase)
+    poses = np.stack([v / fps, lat_speed / fps, yaw_rate / fps], axis=1).astype(np.float32)
+    poses[0] = 0.0
+    return poses
+
+
+def control_file_poses(path: str, n_frames: int, fps: float) -> np.ndarray:
+    """Relative poses from a control file: JSON ``{"speed": [...], "yaw_rate": [...], "lateral_speed": [...]}``
+    or CSV with a header naming those columns (m/s, rad/s, m/s; lateral optional). Shorter files hold the last value.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: control file not found")
+    if p.suffix == ".json":
+        import json
+
+        data = json.loads(p.read_text())
+    else:
+        arr = np.genfromtxt(p, delimiter=",", names=True)
+        data = {k: np.atleast_1d(arr[k]).tolist() for k in arr.dtype.names}
+    if "speed" not in data or "yaw_rate" not in data:
+        raise ValueError(f"{p}: control file needs 'speed' (m/s) and 'yaw_rate' (rad/s) per frame")
+    cols = [np.asarray(data[k], dtype=np.float64) for k in ("speed", "lateral_speed", "yaw_rate") if k in data]
+    if "lateral_speed" not in data:
+        cols.insert(1, np.zeros_like(cols[0]))
+    if not all(len(c) == len(cols[0]) and len(c) > 0 for c in cols):
+        raise ValueError(f"{p}: control columns must be non-empty and of equal length")
+    idx = np.minimum(np.arange(n_frames), len(cols[0]) - 1)
+    return (np.stack([c[idx] for c in cols], axis=1) / fps).astype(np.float32)
+
+
+def integrate_poses(rel: np.ndarray, start=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Relative (dx, dy, dyaw) per frame -> world (x, y, yaw): each step is in the previous frame's vehicle frame."""
+    x, y, yaw = start
+    out = []
+    for dx, dy, dyaw in rel:
+        x += dx * math.cos(yaw) - dy * math.sin(yaw)
+        y += dx * math.sin(yaw) + dy * math.cos(yaw)
+        yaw += dyaw
+        out.append((x, y, yaw))
+    return np.asarray(out, dtype=np.float64).reshape(-1, 3)
