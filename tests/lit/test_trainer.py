@@ -75,3 +75,11 @@ def test_single_process_fit_writes_outputs_and_learns(tmp_path):
     assert float(rows[-1]["train/mse"]) < 0.5 * float(rows[0]["train/mse"])
     assert isinstance(load_experiment(tmp_path / "config.yaml"), ToyConfig)
     assert module.trainer.global_step == 48
+
+
+def test_bf16_mixed_precision_fit_on_cpu(tmp_path):
+    cfg = load_experiment(ROOT / "configs/toy/mlp.yaml", [f"out_dir={tmp_path}", "trainer.progress_bar=false",
+                                                          "trainer.max_steps=8", "trainer.precision=bf16-mixed"])
+    module = train_main(cfg)
+    assert module.trainer.precision == "bf16-mixed" and module.trainer.global_step == 8
+    assert all(torch.isfinite(p).all() for p in module.model.parameters())

@@ -82,7 +82,7 @@ def preprocess(x: torch.Tensor, size: int = DEFAULT_SIZE) -> torch.Tensor:
     frames = rearrange(x, "b c t h w -> (b t) c h w")
     if frames.shape[-2:] != (size, size):
         frames = F.interpolate(frames, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
-    frames = frames * (2.0 / 255.0) - 1.0
+    frames = (frames / 127.5 - 1.0).clamp(-1.0, 1.0)  # bilinear weights can overshoot by rounding
     return rearrange(frames, "(b t) c h w -> b c t h w", b=b)
 
 

@@ -3,36 +3,42 @@
     d^2 = |mu1 - mu2|^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^(1/2))
 
 ``Tr((S1 S2)^(1/2))`` is computed through the symmetric form ``Tr((A S2 A)^(1/2))`` with ``A = S1^(1/2)``: both
-square roots come from ``eigh`` of symmetric PSD matrices, eigenvalues below numpy's rank tolerance (rounding noise,
-negative or positive, in a rank-deficient covariance) are clamped to 0, and the result is real. Deliberate deviation from the reference code, which calls
-``scipy.linalg.sqrtm`` and discards an imaginary part: that route has returned negative and huge values in some
-scipy versions. The final value is clamped at 0, so the result is never negative or complex.
+square roots come from ``eigh`` of symmetric PSD matrices (``torch.linalg`` in float64, which honours
+``torch.set_num_threads``), eigenvalues below numpy's rank tolerance (rounding noise, negative or positive, in a
+rank-deficient covariance) are clamped to 0, and the result is real. Deliberate deviation from the reference
+code, which calls ``scipy.linalg.sqrtm`` and discards an imaginary part: that route has returned negative and huge
+values in some scipy versions. The final value is clamped at 0, so the result is never negative or complex.
 """
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import torch
 
 
-def _clamped_eigs(w: np.ndarray) -> np.ndarray:
+def _clamped_eigs(w: torch.Tensor) -> torch.Tensor:
     """Eigenvalues of a PSD matrix with rounding noise removed: anything below numpy's rank tolerance
     (``max|w| * d * eps``) is 0, so a rank-deficient covariance's null space adds nothing to the trace."""
-    tol = np.abs(w).max(initial=0.0) * len(w) * np.finfo(np.float64).eps
-    return np.where(w > tol, w, 0.0)
+    tol = w.abs().max() * len(w) * torch.finfo(torch.float64).eps if len(w) else 0.0
+    return torch.where(w > tol, w, torch.zeros_like(w))
 
 
-def _psd_sqrt(s: np.ndarray) -> np.ndarray:
-    w, v = np.linalg.eigh((s + s.T) / 2)
-    return (v * np.sqrt(_clamped_eigs(w))) @ v.T
+def _sym(m: torch.Tensor) -> torch.Tensor:
+    return (m + m.T) / 2
 
 
-def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """``Tr((S1 S2)^(1/2))`` for symmetric PSD ``S1, S2``."""
-    a = _psd_sqrt(sigma1)
-    m = a @ sigma2 @ a
-    w = np.linalg.eigvalsh((m + m.T) / 2)
-    return float(np.sqrt(_clamped_eigs(w)).sum())
+def _psd_sqrt(s: torch.Tensor) -> torch.Tensor:
+    w, v = torch.linalg.eigh(_sym(s))
+    return (v * _clamped_eigs(w).sqrt()) @ v.T
+
+
+def trace_sqrt_product(sigma1, sigma2) -> float:
+    """``Tr((S1 S2)^(1/2))`` for symmetric PSD ``S1, S2`` (float64)."""
+    s1, s2 = (torch.as_tensor(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
+    a = _psd_sqrt(s1)
+    w = torch.linalg.eigvalsh(_sym(a @ s2 @ a))
+    return float(_clamped_eigs(w).sqrt().sum())
 
 
 def _check(mu: np.ndarray, sigma: np.ndarray, which: str) -> tuple[np.ndarray, np.ndarray]:

@@ -68,6 +68,12 @@ PROTOCOLS = {
     "prefix": Protocol("prefix", 16, 1, "windows", "FVD of all 16-frame windows in the first L frames vs real clips"),
 }
 
+FVD_IS = {  # what the headline "fvd" number of each protocol is
+    "fvd16": "FVD of the 16-frame clips", "fvd128": "FVD of the 128-frame clips",
+    "fvd128_s8": "FVD of the stride-8 16-frame clips", "block16": "mean of the per-block FVDs",
+    "drift": "mean of the per-window FVDs (the curve is the result)", "prefix": "FVD of the full-horizon prefix",
+}
+
 
 @dataclass
 class Options:
@@ -154,8 +160,8 @@ class Extraction:
 class _Batcher:
     """Collects clips, runs the detector on full batches (same shape), adds features to per-group stats."""
 
-    def __init__(self, detector: Detector, protocol: Protocol, out: Extraction, batch_size: int, input_range):
-        self.detector, self.protocol, self.out = detector, protocol, out
+    def __init__(self, detector: Detector, out: Extraction, batch_size: int, input_range):
+        self.detector, self.out = detector, out
         self.batch_size, self.input_range = batch_size, input_range
         self.groups, self.clips = [], []
 
@@ -186,8 +192,9 @@ def extract(detector: Detector, videos: VideoSet, protocol: Protocol, plan: Call
     """Decode each video once, cut its clips, and stream their features into per-group ``FeatureStats``."""
     out = Extraction()
     t0 = time.perf_counter()
-    batcher = _Batcher(detector, protocol, out, opts.batch_size, videos.input_range)
-    for i in tqdm(range(len(videos)), desc=desc, disable={True: False, False: True, None: None}[opts.progress], leave=False):
+    batcher = _Batcher(detector, out, opts.batch_size, videos.input_range)
+    quiet = None if opts.progress is None else not opts.progress  # tqdm: None = only on a terminal
+    for i in tqdm(range(len(videos)), desc=desc, disable=quiet, leave=False):
         frames = videos.get(i)
         out.frames.append(int(frames.shape[0]))
         out.resolutions.add(tuple(int(s) for s in frames.shape[1:3]))
@@ -292,7 +299,7 @@ def summarise(protocol: Protocol, opts: Options, detector: Detector, runs: list,
         r.pop("_side")
     info = detector.info()
     result = {
-        "protocol": protocol.name, "description": protocol.description,
+        "protocol": protocol.name, "description": protocol.description, "fvd_is": FVD_IS[protocol.name],
         "fvd": float(np.mean(fvds)), "fvd_std": _spread(fvds), "fvd_per_seed": fvds, "seeds": [r["seed"] for r in runs],
         "comparable_to_published": info["comparable_to_published"], "detector": info,
         "clip": {"frames": protocol.clip_len, "stride": protocol.stride, "span": protocol.span},
@@ -339,14 +346,15 @@ def evaluate(real, fake, protocol: str = "fvd16", detector="random", seeds: Iter
 
 def fvd_drift(real_videos, fake_videos, window: int = 16, stride: int | None = None, detector="random",
               seeds: Iterable[int] = (0,), clips_per_video: int = 1, horizon: int | None = None,
-              size: int = 224, batch_size: int = 8, input_range=None, out: str | None = None) -> dict:
+              size: int = 224, batch_size: int = 8, input_range=None, device: str = "cpu",
+              out: str | None = None) -> dict:
     """FVD of each ``window``-frame window (every ``stride`` frames, default ``window``) of the fake videos against
     a fixed set of real clips. Returns the result dict (``curve`` holds x = window starts, mean/std over seeds);
     with ``out`` it is also written as JSON with a PNG of the curve beside it."""
     opts = Options(window_stride=stride or window, clips_per_video=clips_per_video, horizon=horizon,
                    batch_size=batch_size, progress=False)
     result = evaluate(real_videos, fake_videos, "drift", detector, seeds, opts, window=window, size=size,
-                      input_range=input_range)
+                      device=device, input_range=input_range)
     if out is not None:
         from worldgen.eval.plots import write_result
 

@@ -68,7 +68,8 @@ class VideoSet:
             items, names, source = paths, [_video_name(p, root) for p in paths], str(root)
         else:
             items = _arrays(obj, what)
-            names, source = [f"{what}[{i}]" for i in range(len(items))], f"<{len(items)} in-memory videos>"
+            names = [str(v) if isinstance(v, Path) else f"{what}[{i}]" for i, v in enumerate(items)]
+            source = f"<{len(items)} videos given in memory or as a list>"
         if limit is not None:
             if limit < 1:
                 raise ValueError(f"{what}: the number of videos to use must be >= 1, got {limit}")

@@ -74,12 +74,21 @@ def main(cfg: Any, command: str = "") -> Any:
     return module
 
 
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("worldgen")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def configure_cli(parser: argparse.ArgumentParser):
     parser.add_argument("config", help="experiment YAML under configs/ (its `task` picks the model)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=100 seed=1")
 
     def run(args: argparse.Namespace) -> int:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        _log_to_stderr()
         cfg = load_experiment(args.config, args.overrides)
         main(cfg, command="worldgen train " + " ".join([args.config, *args.overrides]))
         return 0

@@ -44,7 +44,7 @@ class WorldModelModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         batch = posedrop(batch, self.cfg.data.posedrop_prob, self.null_ids)
         loss, logs = world_model_loss(self.model, batch, self.cfg.drift, train=True)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False)
+        self.log_dict({f"train/{k}": v for k, v in logs.items() if k != "loss"})
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

@@ -182,7 +182,11 @@ class Decoder(nn.Module):
                 layers.append(Upsample(c))
         layers += [norm(c), nn.SiLU(), nn.Conv2d(c, out_channels, 3, padding=1)]
         self.net = nn.Sequential(*layers)
-        self.last_layer = layers[-1]  # VQGAN's adaptive GAN weight is computed from this layer's gradients
+
+    @property
+    def last_layer(self) -> nn.Conv2d:
+        """The output conv: VQGAN's adaptive GAN weight is computed from its gradients."""
+        return self.net[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

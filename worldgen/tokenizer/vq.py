@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ from worldgen.tokenizer.modules import Decoder, Encoder, MixBlock
 @dataclass
 class VQConfig:
     in_channels: int = 3  # image channels (RGB)
+    frame_size: list = field(default_factory=lambda: [256, 512])  # (H, W) of the frames it codes; sets ``grid``
     base_channels: int = 128  # width of the first encoder level
     channel_mult: list = field(default_factory=lambda: [1, 1, 2, 2, 4])  # width multipliers; downsample 2^(len-1)
     num_res_blocks: int = 2  # residual blocks per encoder level (decoder uses one more, as in VQGAN)
@@ -162,10 +163,8 @@ class VQVideoTokenizer(nn.Module):
 
     @property
     def grid(self) -> tuple[int, int]:
-        """Token grid (h, w) for ``frame_size`` (the training frame size; updated by ``encode``)."""
-        return self.grid_for(*self.frame_size)
-
-    frame_size: tuple = (64, 128)  # (H, W) frames this tokenizer codes; set by load_tokenizer and encode
+        """Token grid (h, w) of a ``cfg.frame_size`` frame (other sizes divisible by ``downsample`` also work)."""
+        return self.grid_for(*self.cfg.frame_size)
 
     def grid_for(self, height: int, width: int) -> tuple[int, int]:
         d = self.downsample
@@ -209,7 +208,6 @@ class VQVideoTokenizer(nn.Module):
         z = self.latents(video)
         codes = self.quantizer.lookup(rearrange(z, "b d t h w -> (b t h w) d"))
         b, _, tt, h, w = z.shape
-        self.frame_size = tuple(video.shape[-2:])
         return rearrange(codes, "(b t h w) -> b t h w", b=b, t=tt, h=h, w=w)[:, tt - t:]
 
     # ---- decoder side ---------------------------------------------------------------------------------------------
@@ -297,11 +295,9 @@ def read_vq_config(path: str | os.PathLike) -> VQConfig:
     return load(VQConfig, data=OmegaConf.to_container(node))
 
 
-def load_tokenizer(dir_or_files, device: str = "cpu", frame_size: Sequence[int] | None = None) -> VQVideoTokenizer:
-    """Load a trained tokenizer (eval mode) from a folder with config.yaml + model.safetensors, or a (config,
-    weights) pair. ``frame_size`` (H, W) sets what ``grid`` reports before any frame is encoded; by default the
-    training config's ``data.size`` when present, else 64x128."""
-    from worldgen.config import read_yaml
+def load_tokenizer(dir_or_files, device: str = "cpu") -> VQVideoTokenizer:
+    """Load a trained tokenizer (eval mode) from a folder with config.yaml + model.safetensors (a ``worldgen train``
+    output), or from a (config, weights) pair of paths."""
     from worldgen.io import load_weights
 
     cfg_path, weights_path = _config_and_weights(dir_or_files)
@@ -311,7 +307,4 @@ def load_tokenizer(dir_or_files, device: str = "cpu", frame_size: Sequence[int] 
     if missing or unexpected:
         raise ValueError(f"{weights_path}: weights do not match {cfg_path} (missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]})")
-    size = frame_size or read_yaml(cfg_path).get("data", {}).get("size", None)
-    if size is not None:
-        model.frame_size = (int(size[0]), int(size[1]))
     return model.to(device).eval()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -58,12 +59,12 @@ class GPTConfig:
     init_std: float = 0.02  # normal init of linears and embeddings
 
 
-def temporal_bias(time_bias: torch.Tensor, q_steps: torch.Tensor, k_steps: torch.Tensor) -> torch.Tensor:
+def temporal_bias(time_emb: torch.Tensor, q_steps: torch.Tensor, k_steps: torch.Tensor) -> torch.Tensor:
     """Additive ``(heads, tq, tk)`` mask: learned bias on ``q - k`` frames for 0 <= q - k < window, -inf elsewhere."""
-    window = time_bias.shape[-1]
+    window = time_emb.shape[-1]
     off = q_steps[:, None] - k_steps[None, :]
     valid = (off >= 0) & (off < window) & (k_steps[None, :] >= 0)
-    bias = time_bias[:, off.clamp(0, window - 1)]
+    bias = time_emb[:, off.clamp(0, window - 1)]
     return bias.masked_fill(~valid, NEG_INF)
 
 
@@ -98,12 +99,12 @@ class FusionBlock(nn.Module):
         self.attn_t = SelfAttention(c.width, c.heads, c.qk_norm)
         self.attn_s = SelfAttention(c.width, c.heads, c.qk_norm)
         self.mlp = mlp(c.width, c.mlp_ratio)
-        self.time_bias = nn.Parameter(torch.zeros(c.heads, c.context_frames))  # learned frame-offset embedding
+        self.time_emb = nn.Parameter(torch.zeros(c.heads, c.context_frames))  # learned frame-offset embedding
 
     def forward(self, x: torch.Tensor, rope: AxialRoPE2D, keep: Optional[torch.Tensor]) -> torch.Tensor:
         b, t, n, _ = x.shape
         steps = torch.arange(t, device=x.device)
-        mask = temporal_bias(self.time_bias, steps, steps)[None]
+        mask = temporal_bias(self.time_emb, steps, steps)[None]
         if keep is not None:
             mask = rearrange(mask[None] + ego_key_mask(keep, n, torch.eye(t, dtype=torch.bool, device=x.device)),
                              "b n h q k -> (b n) h q k")
@@ -125,7 +126,7 @@ class FusionBlock(nn.Module):
             key_keep[:, :N_EGO] = keep[:, None]
             key_keep = rearrange(key_keep, "b n -> (b n)")
         cache.append(k, v, t, key_keep)
-        mask = temporal_bias(self.time_bias, torch.tensor([t], device=x.device), cache.step.to(x.device))[None]
+        mask = temporal_bias(self.time_emb, torch.tensor([t], device=x.device), cache.step.to(x.device))[None]
         slot_ok = cache.keep | (cache.step == t).to(x.device)[None]
         mask = mask + torch.zeros(slot_ok.shape, device=x.device).masked_fill(~slot_ok, NEG_INF)[:, None, None, :]
         o = self.attn_t.combine(attention(q, cache.k, cache.v, mask=mask.to(x.dtype)))
@@ -150,11 +151,21 @@ class ARBlock(nn.Module):
         return x + self.mlp(self.norm_m(x))
 
     def step(self, x: torch.Tensor, rope: AxialRoPE2D, cache: PrefixKVCache, pos: int) -> torch.Tensor:
-        """Token at in-frame position ``pos``, ``x (b, 1, d)``, attending to the cached earlier positions."""
-        q, k, v = self.attn.project(self.norm_a(x), rope, start=pos)
+        """Token at in-frame position ``pos``, ``x (b, 1, d)``, attending to the cached earlier positions.
+
+        The decoding hot path (``n`` calls per frame per block): same weights and maths as ``forward``, written with
+        functional calls and plain views because module and einops dispatch dominate at batch 1 on a CPU.
+        """
+        a, b, d = self.attn, x.shape[0], x.shape[-1]
+        h = F.layer_norm(x, (d,), self.norm_a.weight)
+        q, k, v = F.linear(h, a.qkv.weight).view(b, 3, a.heads, d // a.heads).unbind(1)  # b h d each (n = 1)
+        q, k = a.q_norm(q)[:, :, None], a.k_norm(k)[:, :, None]
+        q, k, v = rope(q, pos), rope(k, pos), v[:, :, None]
         k_all, v_all = cache.append(k, v)
-        x = x + self.attn.combine(attention(q, k_all, v_all))
-        return x + self.mlp(self.norm_m(x))
+        o = attention(q, k_all, v_all)  # b h 1 d
+        x = x + F.linear(o.reshape(b, 1, d), a.proj.weight)
+        h = F.layer_norm(x, (d,), self.norm_m.weight)
+        return x + F.linear(F.gelu(F.linear(h, self.mlp.fc1.weight)), self.mlp.fc2.weight)
 
 
 class DrivingWorldGPT(nn.Module):

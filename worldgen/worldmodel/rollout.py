@@ -37,25 +37,33 @@ class SamplingConfig:
     top_p: float = 1.0  # nucleus sampling mass (1 = off); paper option: 0.8
 
 
-def filter_logits(logits: torch.Tensor, cfg: SamplingConfig) -> torch.Tensor:
-    """Temperature, top-k and top-p applied to ``logits (b, V)`` (float32); removed entries are -inf."""
+def candidates(logits: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens that survive temperature, top-k and top-p, most likely first: (probs ``(b, k)``, ids ``(b, k)``).
+
+    Top-k is taken first (paper: 30), then the smallest prefix whose mass reaches ``top_p``; removed candidates get
+    probability 0. Working on the k survivors instead of the whole vocabulary keeps per-token sampling cheap.
+    """
     logits = logits.float() / max(cfg.temperature, 1e-8)
     if 0 < cfg.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, cfg.top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        vals, ids = torch.topk(logits, cfg.top_k, dim=-1)
+    else:
+        vals, ids = torch.sort(logits, descending=True, dim=-1)
+    probs = vals.softmax(-1)
     if cfg.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > cfg.top_p  # keep the smallest prefix whose mass reaches top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return logits
+        drop = probs.cumsum(-1) - probs > cfg.top_p
+        probs = probs.masked_fill(drop, 0.0)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs, ids
 
 
 def sample_token(logits: torch.Tensor, cfg: SamplingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """One token per row by inverse-CDF sampling over the candidates (one uniform draw per row from ``generator``)."""
     if cfg.temperature <= 0:
         return logits.argmax(-1)
-    probs = filter_logits(logits, cfg).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+    probs, ids = candidates(logits, cfg)
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
+    choice = (probs.cumsum(-1) < u).sum(-1, keepdim=True).clamp_max(probs.shape[-1] - 1)
+    return ids.gather(-1, choice)[:, 0]
 
 
 class FrameDecoder:
@@ -98,7 +106,8 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
 
     ``forced_ego (b, n_frames, 3)`` fixes the ego tokens of each generated frame (controls); ``on_frame(i, tokens)``
     is called with each new frame's tokens ``(b, n)`` (e.g. to decode to pixels as the rollout goes).
-    Returns ``{ego (b n_frames 3), img (b n_frames hw), frame_s [seconds per frame]}``.
+    Returns ``{ego (b n_frames 3), img (b n_frames hw), frame_s, frame_cpu_s}`` (wall and process-CPU seconds per
+    frame; CPU time is the load-independent cost on a shared machine).
     """
     model.eval()
     sampling = sampling or SamplingConfig()
@@ -115,9 +124,9 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
     if cached:
         for t in range(tc):
             fused = model.fuse_step(hist_ego[t], hist_img[t], ring, t, hist_keep[t])
-    out, times = [], []
+    out, times, cpu = [], [], []
     for i in tqdm(range(n_frames), desc="rollout", disable=not progress):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if not cached:
             fused = model.fuse(torch.stack(hist_ego, 1), torch.stack(hist_img, 1), torch.stack(hist_keep, 1))[:, -1]
         toks = decoder.decode(fused, prefix, None if forced_ego is None else forced_ego[:, i])
@@ -127,11 +136,12 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
         else:
             hist_ego.append(ego), hist_img.append(img), hist_keep.append(keep)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         out.append(toks)
         if on_frame is not None:
             on_frame(i, toks)
     toks = torch.stack(out, 1) if out else torch.zeros(b, 0, model.n, dtype=torch.long, device=device)
-    return {"ego": toks[..., :N_EGO], "img": toks[..., N_EGO:], "frame_s": times}
+    return {"ego": toks[..., :N_EGO], "img": toks[..., N_EGO:], "frame_s": times, "frame_cpu_s": cpu}
 
 
 # ---- ego controls ------------------------------------------------------------------------------------------------

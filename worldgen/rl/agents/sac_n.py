@@ -156,8 +156,7 @@ class SACN(nn.Module):
 
     @torch.no_grad()
     def soft_update(self) -> None:
-        for p, tp in zip(self.critic.parameters(), self.target_critic.parameters()):
-            tp.lerp_(p, self.cfg.tau)
+        torch._foreach_lerp_(list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau)
 
     @torch.no_grad()
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:

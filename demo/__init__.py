@@ -1,0 +1,1 @@
+"""The worldgen Gradio demo (app.py) and its inference pipelines (pipelines.py)."""

@@ -1,0 +1,542 @@
+"""The demo's inference pipelines: the model packages' generate/rollout functions as streaming jobs on a device pool.
+
+* ``DrivingPipeline`` (DrivingWorld, Hu et al., 2024): a context clip is coded by the VQ tokenizer, its ego motion
+  by the GPT's pose tokenizer; ``worldgen.worldmodel.rollout.rollout`` (KV-cached) generates frame after frame with
+  ego tokens forced from the plan (a preset manoeuvre from ``rollout.scripted_poses`` or a keyframed speed/yaw-rate
+  schedule) or sampled by the model. Frames are decoded in chunks *with the preceding codes as temporal context*
+  (the tokenizer's causal window), so chunk borders decode exactly as one pass would, and streamed as they come.
+* ``ArtvPipeline`` (ART-V, Weng et al., 2023): prompts with switch points, optional first image, through
+  ``worldgen.artv.generate``'s own generation function.
+* ``drift_curve``: ``worldgen.eval.protocols.fvd_drift`` on picked/uploaded videos against held-out real clips.
+* ``DevicePool``: one worker thread per device (each GPU, or the CPU); requests wait in one shared queue, so the
+  next free device takes the next request. Every worker keeps its own loaded models. A job streams events
+  ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away.
+
+Everything that reaches a model is validated first; bad input raises ``InputError`` with a message for the page.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+
+log = logging.getLogger("worldgen.demo")
+
+
+class InputError(ValueError):
+    """A request the demo refuses; the message is shown in the page as is."""
+
+
+class JobCancelled(Exception):
+    """The page that asked for a job went away."""
+
+
+@dataclass
+class Limits:
+    max_horizon: int = 2000  # frames one driving rollout may generate
+    max_upload_mb: float = 20.0  # size of one uploaded file
+    max_upload_frames: int = 600  # frames of one uploaded video
+    max_schedule_rows: int = 64  # keyframes of a custom ego schedule
+    max_speed: float = 40.0  # m/s in plans and schedules
+    max_yaw_rate: float = 45.0  # deg/s in schedules
+    max_lateral: float = 5.0  # m/s in schedules
+    max_prompts: int = 8  # text-to-video prompts per request
+    max_prompt_chars: int = 300
+    max_t2v_frames: int = 256
+    max_drift_videos: int = 8
+    max_drift_frames: int = 2000  # frames of one video in the drift tab
+    queue_size: int = 16  # requests waiting for a device before new ones are refused
+
+
+# ---- small checks -----------------------------------------------------------------------------------------------
+def bounded_int(value, lo: int, hi: int, what: str) -> int:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected a whole number, got {value!r}") from None
+    if not math.isfinite(f) or f != int(f):
+        raise InputError(f"{what}: expected a whole number, got {value!r}")
+    if not lo <= int(f) <= hi:
+        raise InputError(f"{what}: must be between {lo} and {hi}, got {int(f)}")
+    return int(f)
+
+
+def bounded_float(value, lo: float, hi: float, what: str) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what}: expected a number, got {value!r}") from None
+    if not math.isfinite(f) or not lo <= f <= hi:
+        raise InputError(f"{what}: must be between {lo:g} and {hi:g}, got {value!r}")
+    return f
+
+
+def inside(path: str | Path, folder: str | Path) -> Path:
+    """``path`` resolved; ``InputError`` unless it lies inside ``folder`` (uploads never leave the temp folder)."""
+    p, root = Path(path).resolve(), Path(folder).resolve()
+    if not p.is_relative_to(root):
+        raise InputError(f"file {Path(path).name!r} is outside the demo's upload folder; upload it through the page")
+    return p
+
+
+def check_upload(path: str | Path, upload_root: str | Path, limits: Limits, suffixes=(".mp4",)) -> Path:
+    p = inside(path, upload_root)
+    if p.suffix.lower() not in suffixes:
+        raise InputError(f"{p.name}: expected a {' or '.join(suffixes)} file")
+    if not p.is_file():
+        raise InputError(f"{p.name}: the uploaded file is gone; upload it again")
+    mb = p.stat().st_size / 1e6
+    if mb > limits.max_upload_mb:
+        raise InputError(f"{p.name}: {mb:.1f} MB, larger than the {limits.max_upload_mb:g} MB limit")
+    return p
+
+
+def read_upload_video(path: Path, limits: Limits, max_frames: Optional[int] = None) -> np.ndarray:
+    from worldgen.data.video import VideoError, read_video, video_length
+
+    max_frames = max_frames or limits.max_upload_frames
+    try:
+        n = video_length(path)
+        if n > max_frames:
+            raise InputError(f"{path.name}: {n} frames, more than the {max_frames}-frame limit; trim it first")
+        frames = read_video(path)
+    except VideoError as e:
+        raise InputError(f"{path.name}: not a readable video ({str(e).split(': ', 1)[-1]})") from None
+    return frames[:max_frames]
+
+
+def fit_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 ``t h w 3`` -> centre-cropped to the aspect of ``size`` (H, W) and resized to it (bilinear)."""
+    import torch.nn.functional as F
+
+    h, w = frames.shape[1:3]
+    H, W = size
+    if (h, w) == (H, W):
+        return frames
+    if h * W > w * H:  # too tall: crop rows
+        ch = max(1, round(w * H / W))
+        frames = frames[:, (h - ch) // 2:(h - ch) // 2 + ch]
+    else:
+        cw = max(1, round(h * W / H))
+        frames = frames[:, :, (w - cw) // 2:(w - cw) // 2 + cw]
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(H, W), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def to_model(frames: np.ndarray, device) -> torch.Tensor:
+    """uint8 ``t h w c`` -> float ``1 c t h w`` in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    return (x.permute(3, 0, 1, 2).float() / 127.5 - 1.0)[None]
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """float ``c t h w`` in [-1, 1] -> uint8 ``t h w c``."""
+    return ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
+
+
+# ---- contexts ---------------------------------------------------------------------------------------------------
+@dataclass
+class Context:
+    """A starting clip: uint8 frames, relative poses (dx, dy, dyaw) per frame and which frames have one."""
+    label: str
+    frames: np.ndarray
+    poses: np.ndarray
+    pose_mask: np.ndarray
+    caption: str = ""
+
+
+def load_example(path: str | Path) -> Context:
+    """A shipped context clip (``demo/examples/*.npz``: frames, poses, pose_mask, caption; no pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        return Context(f"example: {Path(path).stem}", z["frames"], z["poses"].astype(np.float32),
+                       z["pose_mask"].astype(bool), str(z["caption"]) if "caption" in z else "")
+
+
+def load_episode_context(root: str | Path, episode_id: str, max_frames: int) -> Context:
+    """The first ``max_frames`` frames of a driving episode (``worldgen.data`` format) with relative poses."""
+    from worldgen.data.episodes import check_episode_id, episode_dir, read_meta, relative_poses
+    from worldgen.data.video import read_frames, video_length
+
+    check_episode_id(episode_id)
+    video = episode_dir(root, episode_id) / "video.mp4"
+    n = min(max_frames, video_length(video))
+    frames = read_frames(video, range(n))
+    meta = read_meta(root, episode_id)
+    if meta.get("poses"):
+        poses, mask = relative_poses(np.asarray(meta["poses"], np.float64)[:n]).astype(np.float32), np.ones(n, bool)
+    else:
+        poses, mask = np.zeros((n, 3), np.float32), np.zeros(n, bool)
+    return Context(f"held-out: {episode_id}", frames, poses, mask, str(meta.get("caption", "")))
+
+
+def export_examples(data_root: str | Path, ids: list[str], out_dir: str | Path, n_frames: int = 24) -> list[Path]:
+    """Save the first ``n_frames`` of held-out episodes as small ``.npz`` context clips the demo ships."""
+    from worldgen.io import atomic_path
+
+    out = []
+    for eid in ids:
+        ctx = load_episode_context(data_root, eid, n_frames)
+        path = Path(out_dir) / f"{eid}.npz"
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, frames=ctx.frames, poses=ctx.poses, pose_mask=ctx.pose_mask,
+                                    caption=np.array(ctx.caption))
+        out.append(path)
+    return out
+
+
+def context_from_upload(path: Path, limits: Limits) -> Context:
+    frames = read_upload_video(path, limits)
+    n = len(frames)
+    return Context(f"upload: {path.name}", frames, np.zeros((n, 3), np.float32), np.zeros(n, bool))
+
+
+# ---- ego plans --------------------------------------------------------------------------------------------------
+PRESETS = {  # label in the page -> scripted manoeuvre (worldgen.worldmodel.rollout.MANOEUVRES); None = sampled
+    "keep lane": "straight",
+    "lane change left": "lane_change_left",
+    "lane change right": "lane_change_right",
+    "brake": "slow_down",
+    "speed up": "speed_up",
+    "turn left": "turn_left",
+    "turn right": "turn_right",
+    "custom schedule": "schedule",
+    "model decides": None,
+}
+SCHEDULE_HELP = ("one keyframe per line: time_s, speed_m_s, yaw_rate_deg_s[, lateral_m_s] "
+                 "(linear in between, the last one held)")
+
+
+def parse_schedule(text: str, limits: Limits) -> np.ndarray:
+    """Keyframes ``(k, 4)`` = time s, speed m/s, yaw rate deg/s, lateral speed m/s, validated and bounded."""
+    rows = [ln.split("#")[0].strip() for ln in (text or "").strip().splitlines()]
+    rows = [r for r in rows if r]
+    if not rows:
+        raise InputError(f"custom schedule is empty: {SCHEDULE_HELP}")
+    if len(rows) > limits.max_schedule_rows:
+        raise InputError(f"custom schedule: {len(rows)} lines, at most {limits.max_schedule_rows}")
+    out = []
+    for i, row in enumerate(rows, 1):
+        parts = [p for p in row.replace(";", ",").replace(" ", ",").split(",") if p]
+        if len(parts) not in (3, 4):
+            raise InputError(f"custom schedule line {i} ({row!r}): {SCHEDULE_HELP}")
+        t = bounded_float(parts[0], 0, 3600, f"schedule line {i} time")
+        v = bounded_float(parts[1], 0, limits.max_speed, f"schedule line {i} speed (m/s)")
+        yr = bounded_float(parts[2], -limits.max_yaw_rate, limits.max_yaw_rate, f"schedule line {i} yaw rate (deg/s)")
+        lat = bounded_float(parts[3], -limits.max_lateral, limits.max_lateral,
+                            f"schedule line {i} lateral speed (m/s)") if len(parts) == 4 else 0.0
+        if out and t <= out[-1][0]:
+            raise InputError(f"custom schedule line {i}: times must increase ({t:g} after {out[-1][0]:g})")
+        out.append((t, v, yr, lat))
+    return np.asarray(out, np.float64)
+
+
+def schedule_poses(keys: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+    """Relative poses ``(n, 3)`` (dx, dy, dyaw per frame) from keyframes, linearly interpolated."""
+    t = np.arange(n_frames) / fps
+    v, yr, lat = (np.interp(t, keys[:, 0], keys[:, j]) for j in (1, 2, 3))
+    return np.stack([v / fps, lat / fps, np.radians(yr) / fps], axis=1).astype(np.float32)
+
+
+def plan_poses(preset: str, speed: float, schedule: str, n_frames: int, fps: float,
+               limits: Limits) -> Optional[np.ndarray]:
+    """The planned relative poses of the generated frames, or None when the model samples its own motion."""
+    from worldgen.worldmodel.rollout import scripted_poses
+
+    if preset not in PRESETS:
+        raise InputError(f"ego plan {preset!r}: choose one of {', '.join(PRESETS)}")
+    name = PRESETS[preset]
+    if name is None:
+        return None
+    if name == "schedule":
+        return schedule_poses(parse_schedule(schedule, limits), n_frames, fps)
+    speed = bounded_float(speed, 0.0, limits.max_speed, "speed (m/s)")
+    return scripted_poses(name, n_frames, fps, speed)
+
+
+def integrate(rel: np.ndarray) -> np.ndarray:
+    from worldgen.worldmodel.rollout import integrate_poses
+
+    return integrate_poses(np.asarray(rel, np.float64))
+
+
+def trajectory_plot(path: str | Path, driven: np.ndarray, planned: Optional[np.ndarray], title: str) -> Path:
+    """PNG of the ego path (x forward, y left, metres): what the generated frames' ego tokens say, and the plan."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldgen.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    if planned is not None:
+        p = integrate(planned)
+        ax.plot(p[:, 0], p[:, 1], "--", color="0.5", label="plan")
+    d = integrate(driven)
+    ax.plot(d[:, 0], d[:, 1], color="C0", label="generated ego tokens")
+    ax.plot([0], [0], "o", color="C2", label="start")
+    ax.set_xlabel("x forward (m)")
+    ax.set_ylabel("y left (m)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+# ---- DrivingWorld -----------------------------------------------------------------------------------------------
+@dataclass
+class DriveRequest:
+    context: Context
+    plan: Optional[np.ndarray]  # (horizon, 3) relative poses, or None = sampled by the model
+    horizon: int
+    temperature: float = 1.0
+    top_k: int = 30
+    top_p: float = 1.0
+    seed: int = 0
+    fps: float = 10.0
+
+
+def frame_size_of(tokenizer) -> tuple[int, int]:
+    size = getattr(getattr(tokenizer, "cfg", None), "frame_size", None) or tokenizer.frame_size
+    return int(size[0]), int(size[1])
+
+
+class DrivingPipeline:
+    """VQ tokenizer + DrivingWorld GPT on one device; ``run`` streams decoded frames while the rollout goes."""
+
+    def __init__(self, tokenizer_dir: str | Path, gpt_dir: str | Path, device: str = "cpu", chunk: int = 8):
+        from worldgen.tokenizer.vq import load_tokenizer
+        from worldgen.worldmodel.generate import load_model
+
+        self.device, self.chunk = torch.device(device), chunk
+        self.tok = load_tokenizer(tokenizer_dir, device=device)
+        self.gpt, self.raw = load_model(gpt_dir, device=device)
+        self.size = frame_size_of(self.tok)
+        grid = tuple(self.tok.grid_for(*self.size))
+        if grid != (self.gpt.h, self.gpt.w) or self.tok.codebook_size != self.gpt.cfg.codebook_size:
+            raise ValueError(f"{tokenizer_dir} (grid {grid}, {self.tok.codebook_size} codes) does not fit "
+                             f"{gpt_dir} (grid {(self.gpt.h, self.gpt.w)}, {self.gpt.cfg.codebook_size} codes)")
+        self.window = self.tok.context_frames if self.tok.context_frames is not None else 10 ** 9
+
+    @property
+    def context_frames(self) -> int:
+        return int(self.gpt.cfg.context_frames)
+
+    def encode_context(self, ctx: Context) -> tuple[dict, torch.Tensor]:
+        frames = fit_frames(ctx.frames[:self.context_frames], self.size)
+        codes = self.tok.encode(to_model(frames, self.device))  # 1 t h w
+        poses = torch.from_numpy(np.asarray(ctx.poses[:len(frames)], np.float32))
+        mask = torch.from_numpy(np.asarray(ctx.pose_mask[:len(frames)], bool))
+        ego = self.gpt.pose_tokenizer.encode(poses, mask).to(self.device)
+        return {"img": codes.flatten(2), "ego": ego[None], "keep": mask[None].to(self.device)}, codes
+
+    @torch.inference_mode()
+    def decode(self, codes: torch.Tensor, past: torch.Tensor) -> np.ndarray:
+        past = past[:, -self.window:] if self.window > 0 else None
+        return to_uint8(self.tok.decode(codes, past=past if past is not None and past.shape[1] else None)[0])
+
+    def run(self, req: DriveRequest, emit: Callable[[tuple], None]) -> dict:
+        """Roll out ``req.horizon`` frames; emits ``("frames", first_index, uint8 t h w c)`` per decoded chunk."""
+        from worldgen.worldmodel.rollout import SamplingConfig, rollout
+
+        context, past = self.encode_context(req.context)
+        forced = None
+        if req.plan is not None:
+            forced = self.gpt.pose_tokenizer.encode(torch.from_numpy(req.plan[:req.horizon]))[None].to(self.device)
+        pending, done = [], [0]
+        h, w = self.gpt.h, self.gpt.w
+
+        def flush() -> None:
+            nonlocal past
+            codes = torch.stack(pending, 1)  # 1 t h w
+            frames = self.decode(codes, past)
+            emit(("frames", done[0], frames))
+            done[0] += len(frames)
+            past = torch.cat([past, codes], 1)[:, -max(1, self.window):]
+            pending.clear()
+
+        def on_frame(i: int, toks: torch.Tensor) -> None:
+            pending.append(toks[:, 3:].reshape(-1, h, w))
+            if len(pending) >= self.chunk:
+                flush()
+
+        sampling = SamplingConfig(req.temperature, req.top_k, req.top_p)
+        res = rollout(self.gpt, context, req.horizon, sampling, req.seed, forced, cached=True, on_frame=on_frame)
+        if pending:
+            flush()
+        rel, _ = self.gpt.pose_tokenizer.decode(res["ego"][0].cpu())
+        return {"poses": rel.numpy(), "frame_s": float(np.mean(res["frame_s"])) if res["frame_s"] else 0.0,
+                "context_frames": int(context["img"].shape[1])}
+
+
+# ---- ART-V ------------------------------------------------------------------------------------------------------
+def parse_prompts(text: str, switches: str, frames: int, limits: Limits) -> list[tuple[int, str]]:
+    """Prompts (one per line) and switch frames ("8, 16") -> [(start frame, prompt), ...] starting at frame 0."""
+    prompts = [p.strip() for p in (text or "").splitlines() if p.strip()]
+    if not prompts:
+        raise InputError("enter at least one prompt (one per line)")
+    if len(prompts) > limits.max_prompts:
+        raise InputError(f"{len(prompts)} prompts, at most {limits.max_prompts}")
+    for i, p in enumerate(prompts, 1):
+        if len(p) > limits.max_prompt_chars:
+            raise InputError(f"prompt {i} has {len(p)} characters, at most {limits.max_prompt_chars}")
+    parts = [s for s in (switches or "").replace(";", ",").replace(" ", ",").split(",") if s]
+    if len(parts) != len(prompts) - 1:
+        raise InputError(f"{len(prompts)} prompts need {len(prompts) - 1} switch frame(s) (comma separated), "
+                         f"got {len(parts)}")
+    starts = [0] + [bounded_int(s, 1, frames - 1, f"switch point {i}") for i, s in enumerate(parts, 1)]
+    if any(b <= a for a, b in zip(starts, starts[1:])):
+        raise InputError(f"switch points must increase: {starts[1:]}")
+    return list(zip(starts, prompts))
+
+
+# ---- FVD drift --------------------------------------------------------------------------------------------------
+def drift_curve(real: list[np.ndarray], fake: list[np.ndarray], window: int, stride: int, detector: str,
+                size: int, out_json: Path) -> dict:
+    """``worldgen.eval.protocols.fvd_drift`` (seed 0); writes the JSON + PNG beside ``out_json``."""
+    from worldgen.eval.protocols import fvd_drift
+
+    return fvd_drift(real, fake, window=window, stride=stride, detector=detector, size=size, out=str(out_json))
+
+
+# ---- the device pool --------------------------------------------------------------------------------------------
+def parse_devices(spec: str | None) -> list[str]:
+    """``auto`` (every CUDA device, else the CPU), ``cpu``, ``cuda`` (all GPUs) or a list ``cuda:0,cuda:1``."""
+    spec = (spec or "auto").strip()
+    n_gpu = torch.cuda.device_count()
+    if spec == "auto":
+        return [f"cuda:{i}" for i in range(n_gpu)] or ["cpu"]
+    if spec == "cuda":
+        if not n_gpu:
+            raise ValueError("--devices cuda: no CUDA device is visible")
+        return [f"cuda:{i}" for i in range(n_gpu)]
+    out = []
+    for d in (s.strip() for s in spec.split(",") if s.strip()):
+        if d == "cpu":
+            out.append(d)
+            continue
+        if not d.startswith("cuda:") or not d[5:].isdigit():
+            raise ValueError(f"--devices: {d!r} is not 'cpu' or 'cuda:N'")
+        if int(d[5:]) >= n_gpu:
+            raise ValueError(f"--devices: {d} requested but {n_gpu} CUDA device(s) are visible")
+        out.append(d)
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"--devices {spec!r}: give each device once")
+    return out
+
+
+class Job:
+    """One request on the pool. ``fn(device, cache, emit) -> result``; ``events()`` yields ``(tag, payload)``.
+
+    ``emit(item)`` with a tuple ``item = (tag, ...)`` arrives as ``(tag, item)``; the pool adds ``("started",
+    device)`` and finally ``("result", value)`` (or re-raises the job's exception in ``events``).
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, fn: Callable, name: str):
+        self.fn, self.name, self.id = fn, name, f"{next(self._ids):04d}-{uuid.uuid4().hex[:6]}"
+        self.queue: queue.Queue = queue.Queue()
+        self.cancelled = threading.Event()
+        self.device: Optional[str] = None
+
+    def emit(self, item: tuple) -> None:
+        if self.cancelled.is_set():
+            raise JobCancelled(self.id)
+        self.queue.put((item[0], item))
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def events(self, poll_s: float = 0.5) -> Iterator[tuple]:
+        """Yields emitted items, then ``("result", value)``; re-raises the job's error; ends on cancel."""
+        while True:
+            try:
+                tag, payload = self.queue.get(timeout=poll_s)
+            except queue.Empty:
+                yield ("waiting", None)
+                continue
+            if tag == "error":
+                raise payload
+            yield tag, payload
+            if tag in ("result", "cancelled"):
+                return
+
+
+class DevicePool:
+    """One worker thread per device; one shared FIFO of jobs (bounded: a full queue refuses new requests)."""
+
+    def __init__(self, devices: list[str], queue_size: int = 16):
+        self.devices = list(devices)
+        self.jobs: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.busy: dict[str, Optional[str]] = {d: None for d in self.devices}
+        self.served: dict[str, int] = {d: 0 for d in self.devices}
+        self.threads = [threading.Thread(target=self._work, args=(d,), name=f"demo-worker-{d}", daemon=True)
+                        for d in self.devices]
+        for t in self.threads:
+            t.start()
+
+    def submit(self, fn: Callable, name: str) -> Job:
+        job = Job(fn, name)
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            raise InputError(f"the server is busy ({self.jobs.qsize()} requests waiting); try again in a minute") \
+                from None
+        return job
+
+    def waiting(self) -> int:
+        return self.jobs.qsize()
+
+    def _work(self, device: str) -> None:
+        cache: dict = {}
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            if job.cancelled.is_set():
+                continue
+            job.device, self.busy[device] = device, job.id
+            t0 = time.perf_counter()
+            try:
+                job.queue.put(("started", device))
+                job.queue.put(("result", job.fn(device, cache, job.emit)))
+            except JobCancelled:
+                job.queue.put(("cancelled", None))
+            except Exception as e:  # the page gets a message; the server log keeps the traceback
+                log.error("job %s (%s) failed on %s:\n%s", job.id, job.name, device, traceback.format_exc())
+                job.queue.put(("error", e))
+            finally:
+                self.busy[device] = None
+                self.served[device] += 1
+                log.info("job %s (%s) on %s: %.1fs", job.id, job.name, device, time.perf_counter() - t0)
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+
+def cached(cache: dict, key, factory: Callable):
+    """A worker's loaded model for ``key``, built on first use (each worker owns its models; no locks needed)."""
+    if key not in cache:
+        cache[key] = factory()
+    return cache[key]

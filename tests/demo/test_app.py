@@ -1,0 +1,113 @@
+"""The demo's API, driven by gradio_client against a server started in the test (tests/demo/conftest.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+
+from tests.demo.tiny import FRAME, write_mp4
+from worldgen.data.video import read_video
+
+DEFAULTS = dict(preset="keep lane", speed=20, schedule="", horizon=16, temperature=1.0, top_k=30, top_p=1.0, seed=0)
+
+
+def drive(client, context, upload=None, **kw):
+    a = {**DEFAULTS, **kw}
+    return client.predict(context, upload, a["preset"], a["speed"], a["schedule"], a["horizon"], a["temperature"],
+                          a["top_k"], a["top_p"], a["seed"], api_name="/drive")
+
+
+def video_path(out) -> str:
+    return out["video"] if isinstance(out, dict) else out
+
+
+def assert_message(excinfo, text: str) -> None:
+    msg = str(excinfo.value)
+    assert text in msg, msg
+    assert "Traceback" not in msg and 'File "' not in msg
+
+
+def test_server_binds_to_localhost(server):
+    assert "127.0.0.1" in server[1]
+
+
+def test_drive_returns_a_playable_video_and_a_trajectory_plot(server, client):
+    demo, _ = server
+    context = next(c for c in demo.contexts if c.startswith("held-out"))
+    preview, status, video, plot = drive(client, context, preset="lane change left", horizon=24)
+    frames = read_video(video_path(video))
+    assert frames.shape == (24, *FRAME, 3)
+    assert "done: 24 frames" in status
+    from PIL import Image
+
+    assert Image.open(plot).size[0] > 100
+
+
+def test_drive_from_an_uploaded_mp4_with_a_custom_schedule(client, tmp_path):
+    clip = write_mp4(tmp_path / "my clip.mp4", frames=12, size=(48, 96))
+    out = drive(client, "(use the uploaded mp4)", handle_file(str(clip)), preset="custom schedule",
+                schedule="0, 15, 0\n1, 15, 10", horizon=10)
+    assert read_video(video_path(out[2])).shape == (10, *FRAME, 3)
+    assert "upload: " in out[1]
+
+
+@pytest.mark.parametrize("kw, text", [
+    (dict(preset="custom schedule", schedule="0, 10"), "custom schedule line 1"),
+    (dict(preset="custom schedule", schedule="0, 500, 0"), "speed (m/s): must be between"),
+    (dict(horizon=5000), "greater than maximum"),
+    (dict(top_p=0.0), "less than minimum value 0.05"),
+    (dict(seed=-3), "seed: must be between 0 and"),
+])
+def test_invalid_driving_inputs_get_messages(server, client, kw, text):
+    with pytest.raises(Exception) as e:
+        drive(client, next(iter(server[0].contexts)), **kw)
+    assert_message(e, text)
+
+
+def test_bad_uploads_get_messages(client, tmp_path):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x01 definitely not a video" * 100)
+    with pytest.raises(Exception) as e:
+        drive(client, "(use the uploaded mp4)", handle_file(str(corrupt)))
+    assert_message(e, "not a readable video")
+    long = write_mp4(tmp_path / "long.mp4", frames=45, size=(32, 64))
+    with pytest.raises(Exception) as e:
+        drive(client, "(use the uploaded mp4)", handle_file(str(long)))
+    assert_message(e, "more than the 40-frame limit")
+    with pytest.raises(Exception) as e:
+        drive(client, "(use the uploaded mp4)", None)
+    assert_message(e, "upload a short mp4 first")
+
+
+def test_several_concurrent_requests_all_complete(server, client):
+    context = next(iter(server[0].contexts))
+    jobs = [client.submit(context, None, "brake", 20, "", 12, 1.0, 30, 1.0, seed, api_name="/drive")
+            for seed in range(4)]
+    videos = [read_video(video_path(j.result(timeout=120)[2])) for j in jobs]
+    assert all(v.shape == (12, *FRAME, 3) for v in videos)
+    assert not np.array_equal(videos[0], videos[1])  # different seeds, different rollouts
+
+
+def test_drift_tab_returns_a_curve_for_a_generated_video(server, client):
+    demo, _ = server
+    drive(client, next(iter(demo.contexts)), horizon=32, seed=7)
+    picked = [v for v in demo.generated_videos()][-1:]
+    summary, curve = client.predict(picked, [], 16, 8, api_name="/drift")
+    assert "| 0 |" in summary and "| 16 |" in summary and "NOT comparable" in summary
+    from PIL import Image
+
+    assert Image.open(curve).size[0] > 100
+    with pytest.raises(Exception) as e:
+        client.predict([], [], 16, 8, api_name="/drift")
+    assert_message(e, "pick generated videos or upload")
+
+
+def test_text_to_video_tab(server, client):
+    demo, _ = server
+    if demo.artv_problem:
+        with pytest.raises(Exception) as e:
+            client.predict("a road", "", None, 8, 0, 4.0, 4, api_name="/t2v")
+        assert_message(e, "ART·V model is not available")
+        return
+    preview, status, video = client.predict("a road\na turn", "4", None, 8, 0, 4.0, 4, api_name="/t2v")
+    assert read_video(video_path(video)).shape[0] == 8

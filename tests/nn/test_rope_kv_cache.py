@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from worldgen.nn.kv_cache import PrefixKVCache, RingKVCache
+from worldgen.nn.rope import AxialRoPE2D
+
+
+def test_axial_rope_depends_only_on_2d_offset_and_skips_prefix():
+    rope = AxialRoPE2D(4, 5, 8, theta=1000.0, n_prefix=2)
+    q, k = torch.randn(8), torch.randn(8)
+    n = 2 + 20
+    qs, ks = rope(q.expand(n, 8).clone()), rope(k.expand(n, 8).clone())
+    pos = lambda r, c: 2 + r * 5 + c
+    a = qs[pos(1, 1)] @ ks[pos(2, 3)]
+    b = qs[pos(2, 0)] @ ks[pos(3, 2)]  # same (1, 2) offset
+    c = qs[pos(1, 1)] @ ks[pos(3, 1)]  # different offset
+    assert torch.allclose(a, b, atol=1e-5) and not torch.allclose(a, c, atol=1e-3)
+    assert torch.equal(qs[:2], q.expand(2, 8))  # ego prefix unrotated
+    assert torch.allclose(rope(q.expand(3, 8).clone(), start=5), qs[5:8])
+
+
+def test_rope_needs_dim_divisible_by_4():
+    with pytest.raises(ValueError, match="divisible by 4"):
+        AxialRoPE2D(2, 2, 6)
+
+
+def test_ring_cache_keeps_last_window():
+    c = RingKVCache(1, 1, 3, 2)
+    for t in range(5):
+        c.append(torch.full((1, 1, 1, 2), float(t)), torch.full((1, 1, 1, 2), float(t)), t)
+    assert sorted(c.step.tolist()) == [2, 3, 4]
+    assert sorted(c.k[0, 0, :, 0].tolist()) == [2.0, 3.0, 4.0]
+    assert c.offsets(4).tolist() == [(4 - s) for s in c.step.tolist()]
+
+
+def test_prefix_cache_appends_and_overflows():
+    c = PrefixKVCache(1, 1, 2, 2)
+    k, v = c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
+    assert k.shape == (1, 1, 1, 2)
+    c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
+    with pytest.raises(ValueError, match="overflow"):
+        c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
+    c.reset()
+    assert c.length == 0

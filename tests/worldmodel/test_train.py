@@ -1,0 +1,109 @@
+"""Training: a tiny GPT overfits one batch; the Lightning task trains on shards; generate and benches run."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.worldmodel.conftest import tiny_config
+from worldgen import config as C
+from worldgen.worldmodel.data import TokenClipDataset, episode_ids, make_synthetic_shards
+from worldgen.worldmodel.drift import DriftConfig, world_model_loss
+from worldgen.worldmodel.model import DrivingWorldGPT
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_overfits_one_batch(tmp_path):
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=2, n_frames=8, grid=(3, 4), codebook_size=32)
+    torch.manual_seed(0)
+    model = DrivingWorldGPT(tiny_config(width=48))
+    ds = TokenClipDataset(root, episode_ids(root), 4, model.pose_tokenizer)
+    batch = {k: torch.stack([ds[i][k] for i in range(4)]) for k in ("img", "ego", "keep")}
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    cfg = DriftConfig(masking=False)
+    first = None
+    for _ in range(120):
+        loss, logs = world_model_loss(model, batch, cfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = first if first is not None else loss.item()
+    assert loss.item() < 0.15 * first, (first, loss.item())
+    assert logs["acc_image"] > 0.9
+
+
+def test_shards_dataset_and_errors(tmp_path):
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=2, n_frames=6, grid=(2, 3), missing_pose_every=3)
+    from worldgen.tokenizer.pose import PoseTokenizer
+
+    ds = TokenClipDataset(root, episode_ids(root), 4, PoseTokenizer(), stride=1)
+    item = ds[0]
+    assert len(ds) == 6 and item["img"].shape == (4, 6) and item["ego"].shape == (4, 3)
+    assert item["keep"].tolist() == [False, True, True, False] and item["ego"][0].tolist() == [512, 128, 128]
+    with pytest.raises(ValueError, match="does not match the model grid"):
+        TokenClipDataset(root, episode_ids(root), 4, PoseTokenizer(), grid=(4, 4))
+    with pytest.raises(ValueError, match="frames for one clip"):
+        TokenClipDataset(root, episode_ids(root), 40, PoseTokenizer())
+
+
+def _tiny_yaml(tmp_path: Path, root: Path) -> Path:
+    cfg = C.read_yaml(REPO / "configs/drivingworld/gpt_tiny.yaml")
+    cfg.out_dir = str(tmp_path / "run")
+    cfg.trainer.max_steps = 3
+    cfg.trainer.val_check_interval = 3
+    cfg.trainer.progress_bar = False
+    cfg.model.codebook_size = 32
+    cfg.model.grid = [3, 4]
+    cfg.model.width = 32
+    cfg.model.heads = 2
+    cfg.model.context_frames = 3
+    cfg.data.root = str(root)
+    cfg.data.val_episodes = 1
+    cfg.data.batch_size = 2
+    cfg.data.posedrop_prob = 0.2
+    path = tmp_path / "gpt.yaml"
+    from omegaconf import OmegaConf
+
+    path.write_text(OmegaConf.to_yaml(cfg))
+    return path
+
+
+def test_configs_load():
+    from worldgen.lit.train import load_experiment
+
+    tiny = load_experiment(REPO / "configs/drivingworld/gpt_tiny.yaml")
+    big = load_experiment(REPO / "configs/drivingworld/gpt_1b.yaml")
+    assert tiny.task == big.task == "drivingworld" and big.model.width == 1536 and big.model.pose.yaw_bins == 512
+    with pytest.raises(C.ConfigError, match="drift"):
+        load_experiment(REPO / "configs/drivingworld/gpt_tiny.yaml", ["drift.nope=1"])
+
+
+def test_train_generate_and_bench_end_to_end(tmp_path, capsys):
+    from worldgen.lit.train import load_experiment, main
+    from worldgen.worldmodel.bench import bench_rollout, bench_train
+    from worldgen.worldmodel.generate import GenerateConfig
+    from worldgen.worldmodel.generate import main as generate
+
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=3, n_frames=10, grid=(3, 4), codebook_size=32,
+                                 missing_pose_every=4)
+    yaml = _tiny_yaml(tmp_path, root)
+    main(load_experiment(yaml), command="test")
+    run = tmp_path / "run"
+    card = json.loads((run / "card.json").read_text())
+    assert card["global_step"] == 3 and "val/loss" in card["metrics"]
+    out = tmp_path / "gen" / "roll.mp4"
+    summary = generate(GenerateConfig(ckpt=str(run), frames=6, out=str(out), manoeuvre="lane_change_left"))
+    assert summary["frames"] == 6 and "lane_change_left" in summary["ego"]
+    poses = json.loads((tmp_path / "gen" / "roll.poses.json").read_text())
+    assert len(poses["relative_dx_dy_dyaw"]) == 6 and (tmp_path / "gen" / "roll.config.yaml").is_file()
+    assert (tmp_path / "gen" / "roll.tokens.safetensors").is_file() and not out.exists()  # tokens-only
+    from worldgen.worldmodel.drift_eval import evaluate
+
+    ev = evaluate(str(run), str(root), n_val=1, window=3)
+    assert [w["start"] for w in ev["windows"]] == [0, 3, 6] and 0 <= ev["windows"][0]["token_acc"] <= 1
+    assert ev["windows"][0]["code_js"] >= 0
+    r = bench_rollout(str(yaml), frames=6, uncached_frames=1)
+    assert r["tokens_identical"] is True and r["speedup"] > 0 and r["peak_rss_mb"] > 0
+    t = bench_train(str(yaml), steps=1, batch=2)
+    assert t["tokens_per_s"] > 0 and 0 < t["mfu"] and t["flops_per_step"] > 0

@@ -1,0 +1,282 @@
+"""ART·V generation: one frame at a time from text, an image, or both, with a prompt schedule for long videos.
+
+Weng et al. 2023 ("ART·V"), Sec. 3: frame i is sampled by the masked diffusion model conditioned on frame i-1, the
+anchor frame (the image prompt, or the first generated frame for text-only prompts) and the text; several prompts
+compose one long video. Details here (not published): the EDM sampler of ``worldgen.diffusion.samplers`` (Heun or
+Euler) on a Karras ladder; classifier-free guidance for text and image composed as in InstructPix2Pix
+(``cfg_combine2``), with all guidance passes batched into one forward; the previous frame is noise-augmented at a
+fixed level ``gen_aug_sigma`` when the model was trained with noise augmentation. ``reanchor`` makes the frame at
+each prompt switch the new anchor (off by default: the anchor stays the first frame).
+
+CLI: ``worldgen generate artv --ckpt DIR --prompt "..." [--prompt "..." --switch-at 60 ...] [--image FIRST.png]
+--frames N --out OUT.mp4`` writes the mp4 and ``OUT.yaml`` (the resolved generation config).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from einops import rearrange
+from tqdm.auto import tqdm
+
+from worldgen.artv.model import ARTV, ARTVConfig, make_cond, resize_frames
+from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+from worldgen.diffusion.guidance import cfg_combine, cfg_combine2
+from worldgen.diffusion.samplers import euler_sample, heun_sample, make_generator, randn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateOptions:
+    frames: int = 16  # frames to generate (including the first / image frame)
+    seed: int = 0  # seeds every noise draw
+    sampler: str = "heun"  # heun | euler (EDM samplers)
+    steps: int = 12  # sampler steps per frame
+    sigma_min: float = 0.002  # Karras ladder
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    S_churn: float = 0.0  # Heun stochasticity (EDM Algorithm 2); 0 = deterministic
+    cfg_text: float = 2.0  # text guidance scale (1 = no text guidance)
+    cfg_image: float = 1.0  # image guidance scale (1 = no image guidance)
+    gen_aug_sigma: float = 0.02  # noise level added to the previous frame (used only if the model has noise_aug)
+    reanchor: bool = False  # at each prompt switch the current frame becomes the anchor
+
+
+def prompt_schedule(prompts: Sequence[str], switch_at: Sequence[int], n_frames: int) -> list[str]:
+    """The prompt of each frame: prompts[k] from frame switch_at[k-1] on."""
+    if not prompts:
+        raise ValueError("at least one prompt is needed (an empty string means: no text)")
+    if len(switch_at) != len(prompts) - 1:
+        raise ValueError(f"{len(prompts)} prompts need {len(prompts) - 1} --switch-at frame indices, got {len(switch_at)}")
+    if list(switch_at) != sorted(switch_at) or any(not 0 < s < n_frames for s in switch_at):
+        raise ValueError(f"--switch-at must be increasing frame indices inside (0, {n_frames}), got {list(switch_at)}")
+    out, k = [], 0
+    for i in range(n_frames):
+        while k < len(switch_at) and i >= switch_at[k]:
+            k += 1
+        out.append(prompts[k])
+    return out
+
+
+class FrameSampler:
+    """Samples one frame for a batch given previous/anchor frames and text, with batched CFG passes."""
+
+    def __init__(self, model: ARTV, opts: GenerateOptions, generator: torch.Generator):
+        self.model, self.opts, self.g = model, opts, generator
+        self.cfg: ARTVConfig = model.cfg
+
+    def _conds(self, prev, anchor, tokens, mask, b, shape, dev) -> tuple[dict, list[str]]:
+        o, has_img, has_txt = self.opts, prev is not None, tokens is not None
+        aug = o.gen_aug_sigma if (self.cfg.noise_aug and has_img) else 0.0
+        aug_s = torch.full((b,), aug, device=dev)
+        noise = randn((b, *shape), self.g, device=dev) if aug > 0 else None
+        passes = ["full"]
+        if has_txt and o.cfg_text != 1.0:
+            passes.append("no_text")
+        if has_img and o.cfg_image != 1.0:
+            passes.append("none")
+        conds = []
+        for p in passes:
+            img = has_img and p != "none"
+            txt = has_txt and p == "full"
+            conds.append(make_cond(prev if img else None, anchor if img else None, tokens if txt else None,
+                                   mask if txt else None, b=b, shape=shape, device=dev,
+                                   aug_sigma=aug_s if img else None, aug_noise=noise if img else None))
+        return _cat_conds(conds, b, self.cfg.max_text_tokens, self.cfg.text_dim), passes
+
+    def __call__(self, prev, anchor, tokens, mask, b: int, shape, dev) -> torch.Tensor:
+        cond, passes = self._conds(prev, anchor, tokens, mask, b, shape, dev)
+        k, o = len(passes), self.opts
+
+        def denoise(x, sigma):
+            out, _ = self.model(x.repeat(k, 1, 1, 1), sigma.repeat(k), cond)
+            parts = dict(zip(passes, out.chunk(k)))
+            if k == 1:
+                return parts["full"]
+            if prev is None:
+                return cfg_combine(parts["full"], parts["no_text"], o.cfg_text)
+            img_only = parts.get("no_text", parts["full"])
+            none = parts.get("none", img_only)
+            return cfg_combine2(none, img_only, parts["full"], o.cfg_image, o.cfg_text if "no_text" in parts else 1.0)
+
+        sampler = {"heun": heun_sample, "euler": euler_sample}[o.sampler]
+        extra = {"S_churn": o.S_churn} if o.sampler == "heun" else {}
+        x = sampler(denoise, (b, *shape), n_steps=o.steps, sigma_min=o.sigma_min, sigma_max=o.sigma_max,
+                    rho=o.rho, generator=self.g, device=dev, **extra)
+        return x.clamp(-1, 1)
+
+
+def _cat_conds(conds: list[dict], b: int, n_tok: int, dim: int) -> dict:
+    """Stack the per-pass condition dicts along the batch (absent text becomes zeros + text_drop=True)."""
+    out = {}
+    for key in conds[0]:
+        vals = [c[key] for c in conds]
+        if key in ("text", "text_mask"):
+            dev = conds[0]["prev"].device
+            fill = (lambda: torch.zeros(b, n_tok, dim, device=dev)) if key == "text" else \
+                (lambda: torch.ones(b, n_tok, dtype=torch.bool, device=dev))
+            vals = [v if v is not None else fill() for v in vals]
+        out[key] = torch.cat(vals)
+    return out
+
+
+def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], Optional[torch.Tensor]]],
+            n_frames: int, opts: GenerateOptions, first: Optional[torch.Tensor] = None, b: int = 1,
+            progress: bool = True, anchor_at: Sequence[int] = ()) -> torch.Tensor:
+    """Generate ``n_frames`` frames (b c t h w in [-1, 1]). ``first`` (b c h w) is the image prompt (frame 0) or None
+    for text-only; ``text_at(i)`` gives frame i's (tokens, mask) or (None, None); ``anchor_at`` frames re-anchor."""
+    cfg, dev = model.cfg, next(model.parameters()).device
+    shape = (cfg.channels, *[int(s) for s in cfg.frame_size])
+    g = make_generator(opts.seed)
+    sample = FrameSampler(model, opts, g)
+    model.eval()
+    frames = []
+    if first is not None:
+        frames.append(resize_frames(first.to(dev).float(), cfg.frame_size))
+        b = first.shape[0]
+    with torch.no_grad():
+        for i in tqdm(range(len(frames), n_frames), desc="artv frames", disable=not progress):
+            tokens, mask = text_at(i)
+            prev = frames[-1] if frames else None
+            anchor = frames[_anchor_index(i, anchor_at)] if frames else None
+            frames.append(sample(prev, anchor, tokens, mask, b, shape, dev))
+    return torch.stack(frames, dim=2)
+
+
+def _anchor_index(i: int, anchor_at: Sequence[int]) -> int:
+    starts = [0] + [a for a in anchor_at if a < i]
+    return max(starts)
+
+
+def to_uint8(video: torch.Tensor) -> np.ndarray:
+    """(b c t h w) in [-1, 1] -> uint8 (b t h w c)."""
+    x = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(x, "b c t h w -> b t h w c").cpu().numpy()
+
+
+def from_uint8(img: np.ndarray) -> torch.Tensor:
+    """uint8 (h w c) or (b h w c) -> float (b c h w) in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(img)).float() / 127.5 - 1
+    if x.ndim == 3:
+        x = x[None]
+    return rearrange(x, "b h w c -> b c h w")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image prompt: a PNG/JPEG file, or the first frame of a video file; uint8 (h w 3)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--image {path}: no such file")
+    if path.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"):
+        from worldgen.data.video import read_video
+
+        return read_video(path)[0]
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as e:
+        raise ValueError(f"--image {path}: not a readable image ({e})") from None
+
+
+def load_checkpoint(ckpt: str | Path, device: str = "cpu") -> tuple[ARTV, dict]:
+    """An ART·V model from a training output folder (config.yaml + model.safetensors); returns (model, config dict)."""
+    from omegaconf import OmegaConf
+
+    from worldgen.config import load, read_yaml
+    from worldgen.io import load_weights
+
+    ckpt = Path(ckpt)
+    for name in ("config.yaml", "model.safetensors"):
+        if not (ckpt / name).is_file():
+            raise FileNotFoundError(f"{ckpt / name}: missing (expected an ART-V training output folder)")
+    node = read_yaml(ckpt / "config.yaml")
+    if node.get("task") != "artv" or "model" not in node:
+        raise ValueError(f"{ckpt / 'config.yaml'}: not an ART-V config (task={node.get('task')!r})")
+    mcfg = load(ARTVConfig, data=OmegaConf.to_container(node["model"]))
+    model = ARTV(mcfg)
+    missing, unexpected = model.load_state_dict(load_weights(ckpt / "model.safetensors"), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{ckpt / 'model.safetensors'}: does not match its config (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]})")
+    return model.to(device).eval(), OmegaConf.to_container(node)
+
+
+def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int, device) -> Callable:
+    def text_at(i: int):
+        p = schedule[i]
+        if not p:
+            return None, None
+        tokens, mask = encoder([p] * b, device=device)
+        return tokens, mask
+    return text_at
+
+
+def main(ckpt: str | Path, prompts: Sequence[str], out: str | Path, switch_at: Sequence[int] = (),
+         image: str | Path | None = None, opts: GenerateOptions | None = None, fps: float = 10.0,
+         device: str = "cpu", progress: bool = True, text_encoder: CachedTextEncoder | None = None) -> np.ndarray:
+    """Generate one video and write ``out`` (mp4) and ``out`` with suffix .yaml; returns uint8 (t h w c)."""
+    from worldgen.data.video import write_video
+    from worldgen.io import write_text
+    from omegaconf import OmegaConf
+
+    opts = opts or GenerateOptions()
+    if opts.sampler not in ("heun", "euler"):
+        raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
+    schedule = prompt_schedule(list(prompts), list(switch_at), opts.frames)
+    model, train_cfg = load_checkpoint(ckpt, device)
+    first = from_uint8(read_image(image)) if image else None
+    if first is None and not any(schedule):
+        raise ValueError("give --image, a non-empty --prompt, or both")
+    enc = text_encoder or CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim),
+                                            model.cfg.max_text_tokens)
+    anchors = list(switch_at) if opts.reanchor else []
+    video = rollout(model, text_schedule_fn(enc, schedule, 1, device), opts.frames, opts, first, 1, progress, anchors)
+    frames = to_uint8(video)[0]
+    write_video(out, frames, fps)
+    resolved = {"checkpoint": str(ckpt), "prompts": list(prompts), "switch_at": list(switch_at),
+                "image": str(image) if image else None, "fps": fps, "options": asdict(opts),
+                "model": train_cfg.get("model"), "output": str(out), "frames_shape": list(frames.shape)}
+    write_text(Path(out).with_suffix(".yaml"), OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    return frames
+
+
+def configure_cli(parser: argparse.ArgumentParser):
+    d = GenerateOptions()
+    parser.add_argument("--ckpt", required=True, help="ART-V training output folder (config.yaml + model.safetensors)")
+    parser.add_argument("--prompt", action="append", default=[], help="text prompt; repeat for a prompt schedule")
+    parser.add_argument("--switch-at", type=int, action="append", default=[], help="frame index where the next prompt starts")
+    parser.add_argument("--image", default=None, help="first frame / anchor (PNG, JPEG, or a video's first frame)")
+    parser.add_argument("--frames", type=int, default=d.frames, help="frames to generate")
+    parser.add_argument("--out", required=True, help="output mp4 (the resolved config goes beside it as .yaml)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--sampler", default=d.sampler, choices=["heun", "euler"])
+    parser.add_argument("--steps", type=int, default=d.steps, help="sampler steps per frame")
+    parser.add_argument("--cfg-text", type=float, default=d.cfg_text, help="text guidance scale (1 = off)")
+    parser.add_argument("--cfg-image", type=float, default=d.cfg_image, help="image guidance scale (1 = off)")
+    parser.add_argument("--aug-sigma", type=float, default=d.gen_aug_sigma, help="noise level on the previous frame")
+    parser.add_argument("--churn", type=float, default=d.S_churn, help="Heun S_churn")
+    parser.add_argument("--reanchor", action="store_true", help="the frame at each prompt switch becomes the anchor")
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--device", default="cpu")
+
+    def run(args: argparse.Namespace) -> int:
+        opts = GenerateOptions(frames=args.frames, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                               cfg_text=args.cfg_text, cfg_image=args.cfg_image, gen_aug_sigma=args.aug_sigma,
+                               S_churn=args.churn, reanchor=args.reanchor)
+        prompts = args.prompt or [""]
+        frames = main(args.ckpt, prompts, args.out, args.switch_at, args.image, opts, args.fps, args.device)
+        print(f"wrote {args.out} ({frames.shape[0]} frames, {frames.shape[1]}x{frames.shape[2]})")
+        return 0
+    return run
+
+
+__all__ = ["GenerateOptions", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "main",
+           "configure_cli", "to_uint8", "from_uint8", "read_image"]

@@ -1,0 +1,196 @@
+"""ART·V frame denoiser: a masked diffusion model that generates the next frame from the previous and anchor frames.
+
+Paper: Weng et al. 2023, "ART·V: Auto-Regressive Text-to-Video Generation with Diffusion Models" (arXiv 2311.18834).
+Confirmed there: one frame at a time from an image diffusion model with minimal changes, conditioned on the previous
+frame; a masked diffusion model that learns which information to draw from the reference image; anchor (first)
+frame conditioning; text, image or both as prompts. The exact injection and mask formula are not published; this is
+worldgen's documented reconstruction (shared/REFERENCES.md):
+
+- The noisy frame, the previous frame and the anchor frame are concatenated as input channels; the weights of the
+  extra (reference) channels of the first convolution are zero-initialised, so the network starts as a plain image
+  denoiser ("minimal changes").
+- EDM preconditioning (Karras et al. 2022, Table 1): D = c_skip x + c_out F(c_in x, c_noise).
+- The network also outputs a mask logit map; with m = sigmoid(logit) the clean-frame estimate is
+      x0_hat = m * x_ref + (1 - m) * D,     x_ref = the (clean) previous frame.
+  Without a reference (first frame / image condition dropped) m = 0.
+- The previous frame is noise-augmented in training, x_prev_in = x_prev + s_aug n with s_aug ~ U(0, aug_sigma_max),
+  and s_aug is embedded and added to the conditioning embedding (GameNGen, DIAMOND; "noise augmentation"); at
+  generation a fixed small level (``gen_aug_sigma``) is used. The anchor is not augmented (it is a fixed prompt).
+- Text: token embeddings of a frozen sentence encoder through cross-attention, their masked mean added to the
+  conditioning embedding; a learned null text for classifier-free guidance. A learned "has reference" embedding
+  tells the network whether the image condition is present (dropped for the first frame and for image CFG).
+Switches ``use_mask``, ``use_anchor`` and ``noise_aug`` turn each of the three ideas off for the drift ablation.
+Deviation: pixel space at the tiny scale (the paper works in Stable Diffusion's latent space).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from worldgen.diffusion.edm import edm_coeffs, edm_weight
+from worldgen.diffusion.schedules import expand_like
+from worldgen.nn.embeddings import ScalarEmbedding
+from worldgen.nn.unet import UNet, UNetConfig
+
+
+@dataclass
+class ARTVConfig:
+    frame_size: list = field(default_factory=lambda: [64, 128])  # (h, w) the denoiser works at; frames are resized
+    channels: int = 3  # image channels
+    unet: UNetConfig = field(default_factory=lambda: UNetConfig(context_dim=384))  # denoiser backbone
+    text_encoder: str = "minilm"  # minilm (packaged offline MiniLM-L6) | hash (tests) | st:/path/to/local/model
+    text_dim: int = 384  # width of the text encoder's token embeddings (MiniLM-L6: 384)
+    max_text_tokens: int = 32  # text tokens kept per caption (padded / truncated)
+    use_mask: bool = True  # masked diffusion: blend the previous frame in with a predicted mask
+    use_anchor: bool = True  # condition on the anchor (first) frame too
+    noise_aug: bool = True  # noise-augment reference frames in training and embed the level
+    aug_sigma_max: float = 0.7  # training augmentation levels s_aug ~ U(0, aug_sigma_max) (GameNGen: 0.7)
+    sigma_data: float = 0.5  # EDM sigma_data for frames in [-1, 1]
+    mask_bias_init: float = 0.0  # initial mask logit (0 -> m = 0.5)
+
+
+class ARTV(nn.Module):
+    """``forward(x, sigma, cond) -> (x0_hat, extras)``; ``cond`` is a dict (see ``make_cond``)."""
+
+    def __init__(self, cfg: ARTVConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, d = cfg.channels, cfg.unet.emb_dim
+        n_ref = 2 if cfg.use_anchor else 1
+        ucfg = UNetConfig(**{**vars(cfg.unet), "in_channels": c * (1 + n_ref),
+                             "out_channels": c + int(cfg.use_mask), "context_dim": cfg.text_dim})
+        self.unet = UNet(ucfg)
+        with torch.no_grad():
+            self.unet.conv_in.weight[:, c:].zero_()  # reference channels start switched off
+            if cfg.use_mask:
+                self.unet.conv_out.bias[c] = cfg.mask_bias_init
+        self.noise_emb = ScalarEmbedding(d)
+        self.aug_emb = ScalarEmbedding(d) if cfg.noise_aug else None
+        self.ref_emb = nn.Embedding(2, d)
+        self.text_proj = nn.Linear(cfg.text_dim, d)
+        self.null_text = nn.Parameter(torch.zeros(cfg.max_text_tokens, cfg.text_dim))
+
+    def text_inputs(self, text: Optional[torch.Tensor], text_mask: Optional[torch.Tensor], drop: torch.Tensor):
+        """Replace dropped (or absent) text by the learned null text; returns tokens (b n d), mask (b n)."""
+        b, n = drop.shape[0], self.cfg.max_text_tokens
+        null = self.null_text[None].expand(b, -1, -1)
+        full = torch.ones(b, n, dtype=torch.bool, device=drop.device)
+        if text is None:
+            return null, full
+        keep = rearrange(~drop, "b -> b 1 1")
+        return torch.where(keep, text.to(null), null), torch.where(keep[..., 0], text_mask, full)
+
+    def embed(self, sigma, aug_sigma, has_ref, tokens, mask) -> torch.Tensor:
+        emb = self.noise_emb(sigma.log() / 4) + self.ref_emb(has_ref.long())
+        if self.aug_emb is not None:
+            emb = emb + self.aug_emb(aug_sigma / max(self.cfg.aug_sigma_max, 1e-6))
+        m = mask.to(tokens.dtype)[..., None]
+        return emb + self.text_proj((tokens * m).sum(1) / m.sum(1).clamp(min=1))
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict) -> tuple[torch.Tensor, dict]:
+        cfg = self.cfg
+        sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).expand(x.shape[0])
+        has_ref = cond["has_ref"]
+        r = expand_like(has_ref.float(), x)
+        refs = [cond["prev_in"] * r] + ([cond["anchor_in"] * r] if cfg.use_anchor else [])
+        c_skip, c_out, c_in, _ = edm_coeffs(sigma, cfg.sigma_data)
+        tokens, mask = self.text_inputs(cond.get("text"), cond.get("text_mask"), cond["text_drop"])
+        emb = self.embed(sigma, cond["aug_sigma"], has_ref, tokens, mask)
+        out = self.unet(torch.cat([expand_like(c_in, x) * x, *refs], dim=1), emb, tokens, mask)
+        denoised = expand_like(c_skip, x) * x + expand_like(c_out, x) * out[:, : cfg.channels]
+        if not cfg.use_mask:
+            return denoised, {"x0_theta": denoised}
+        m = torch.sigmoid(out[:, cfg.channels:]) * r
+        return m * cond["prev"] + (1 - m) * denoised, {"x0_theta": denoised, "mask": m}
+
+
+def make_cond(prev: Optional[torch.Tensor], anchor: Optional[torch.Tensor], text: Optional[torch.Tensor],
+              text_mask: Optional[torch.Tensor], *, b: int, shape, device, aug_sigma: Optional[torch.Tensor] = None,
+              aug_noise: Optional[torch.Tensor] = None, text_drop: Optional[torch.Tensor] = None,
+              has_ref: Optional[torch.Tensor] = None) -> dict:
+    """Assemble the condition dict. ``prev``/``anchor`` None = image condition absent; ``text`` None = null text.
+
+    Only the previous frame is noise-augmented (``prev_in = prev + aug_sigma * aug_noise``): it carries the model's
+    own accumulated errors at generation time, while the anchor is a fixed prompt image or the first frame.
+    """
+    zeros = torch.zeros(b, *shape, device=device)
+    if has_ref is None:
+        has_ref = torch.full((b,), prev is not None, dtype=torch.bool, device=device)
+    if text_drop is None:
+        text_drop = torch.full((b,), text is None, dtype=torch.bool, device=device)
+    prev = zeros if prev is None else prev
+    anchor = zeros if anchor is None else anchor
+    aug_sigma = torch.zeros(b, device=device) if aug_sigma is None else aug_sigma
+    prev_in = prev if aug_noise is None else prev + expand_like(aug_sigma, prev) * aug_noise
+    return {"prev": prev, "prev_in": prev_in, "anchor_in": anchor, "aug_sigma": aug_sigma,
+            "has_ref": has_ref, "text": text, "text_mask": text_mask, "text_drop": text_drop}
+
+
+@dataclass
+class ARTVLossConfig:
+    P_mean: float = -1.2  # EDM: ln sigma ~ N(P_mean, P_std^2)
+    P_std: float = 1.2
+    p_drop_text: float = 0.1  # text condition dropout (classifier-free guidance)
+    p_drop_image: float = 0.1  # image condition (previous + anchor frames) dropout; also trains first frames
+    pairs_per_clip: int = 2  # (anchor, previous, target) triples drawn per clip
+
+
+def sample_triples(frames: torch.Tensor, k: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """From clips (b c t h w) draw ``k`` triples each: anchor = frame 0, previous = frame j-1, target = frame j."""
+    b, t = frames.shape[0], frames.shape[2]
+    if t < 2:
+        raise ValueError(f"ART-V training needs clips of >= 2 frames, got {t}")
+    j = torch.randint(1, t, (b, k), generator=g).to(frames.device)
+    bi = torch.arange(b, device=frames.device)[:, None].expand(b, k)
+    pick = lambda idx: rearrange(frames[bi, :, idx], "b k c h w -> (b k) c h w")  # noqa: E731
+    return pick(torch.zeros_like(j)), pick(j - 1), pick(j), bi.reshape(-1)
+
+
+def artv_loss(model: ARTV, frames: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, cfg: ARTVLossConfig,
+              generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, dict]:
+    """EDM-weighted masked-diffusion loss on clips ``frames`` (b c t h w in [-1, 1]) with per-clip text tokens."""
+    g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+    mc = model.cfg
+    anchor, prev, x0, clip = sample_triples(frames, cfg.pairs_per_clip, g)
+    n, dev = x0.shape[0], x0.device
+    rand = lambda *s: torch.rand(*s, generator=g).to(dev)  # noqa: E731
+    randn = lambda *s: torch.randn(*s, generator=g).to(dev)  # noqa: E731
+    aug = rand(n) * mc.aug_sigma_max if mc.noise_aug else torch.zeros(n, device=dev)
+    cond = make_cond(prev, anchor, text[clip], text_mask[clip], b=n, shape=x0.shape[1:], device=dev,
+                     aug_sigma=aug, aug_noise=randn(*x0.shape) if mc.noise_aug else None,
+                     text_drop=rand(n) < cfg.p_drop_text, has_ref=rand(n) >= cfg.p_drop_image)
+    sigma = (cfg.P_mean + cfg.P_std * randn(n)).exp()
+    x0_hat, extras = model(x0 + expand_like(sigma, x0) * randn(*x0.shape), sigma, cond)
+    per = (x0_hat - x0).pow(2).flatten(1).mean(1)
+    loss = (edm_weight(sigma, mc.sigma_data) * per).mean()
+    logs = {"loss": loss.detach(), "mse_x0": per.mean().detach()}
+    if "mask" in extras:
+        ref = cond["has_ref"]
+        logs["mask_mean"] = extras["mask"][ref].mean().detach() if ref.any() else torch.tensor(0.0)
+    return loss, logs
+
+
+def resize_frames(frames: torch.Tensor, size) -> torch.Tensor:
+    """Area-resize (b c t h w) or (b c h w) frames to ``size`` (h, w); no-op when they already match."""
+    size = tuple(int(s) for s in size)
+    if tuple(frames.shape[-2:]) == size:
+        return frames
+    if frames.ndim == 5:
+        b = frames.shape[0]
+        flat = rearrange(frames, "b c t h w -> (b t) c h w")
+        out = F.interpolate(flat, size=size, mode="area" if flat.shape[-1] > size[1] else "bilinear")
+        return rearrange(out, "(b t) c h w -> b c t h w", b=b)
+    return F.interpolate(frames, size=size, mode="area" if frames.shape[-1] > size[1] else "bilinear")
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["ARTVConfig", "ARTV", "ARTVLossConfig", "make_cond", "artv_loss", "sample_triples", "resize_frames",
+           "count_params"]

@@ -1,0 +1,80 @@
+"""ART·V training task (``task: artv``): the masked-diffusion frame denoiser on captioned driving clips.
+
+Thin LightningModule: resizes clips to the model's frame size, encodes captions with the (cached, frozen) text
+encoder, and calls ``worldgen.artv.model.artv_loss``. The text encoder is kept outside ``self.model`` so its weights
+are neither trained nor saved; the checkpoint folder holds only the denoiser (config.yaml names the encoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+
+from worldgen.artv.model import ARTV, ARTVConfig, ARTVLossConfig, artv_loss, count_params, resize_frames
+from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+from worldgen.config import ExperimentConfig
+from worldgen.data.clips import DrivingDataConfig, DrivingDataModule
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # AdamW learning rate (ART-V fine-tunes SD at 1e-4 scale; tiny configs use more)
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 500  # linear warm-up, then cosine decay to 10% over trainer.max_steps
+
+
+@dataclass
+class Config(ExperimentConfig):
+    task: str = "artv"
+    out_dir: str = "runs/artv"
+    model: ARTVConfig = field(default_factory=ARTVConfig)
+    loss: ARTVLossConfig = field(default_factory=ARTVLossConfig)
+    data: DrivingDataConfig = field(default_factory=lambda: DrivingDataConfig(clip_len=16, stride=1))
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    torch_threads: int = 0  # intra-op CPU threads (0 = torch's default); 1 is fastest for tiny models on busy CPUs
+
+
+class ARTVModule(L.LightningModule):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.model = ARTV(cfg.model)
+        self._text: CachedTextEncoder | None = None
+
+    @property
+    def text(self) -> CachedTextEncoder:
+        if self._text is None:
+            m = self.cfg.model
+            self._text = CachedTextEncoder(build_text_encoder(m.text_encoder, m.text_dim), m.max_text_tokens)
+        return self._text
+
+    def _step(self, batch, generator=None):
+        frames = resize_frames(batch["frames"], self.cfg.model.frame_size)
+        tokens, mask = self.text(list(batch["caption"]), device=frames.device)
+        return artv_loss(self.model, frames, tokens, mask, self.cfg.loss, generator)
+
+    def on_fit_start(self) -> None:
+        if self.cfg.torch_threads > 0:
+            torch.set_num_threads(self.cfg.torch_threads)
+        self.print(f"ART-V denoiser: {count_params(self.model) / 1e6:.2f} M parameters")
+
+    def training_step(self, batch, batch_idx):
+        loss, logs = self._step(batch)
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=True, batch_size=len(batch["caption"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        _, logs = self._step(batch, torch.Generator().manual_seed(10_000 + batch_idx))  # same noise every eval
+        self.log_dict({f"val/{k}": v for k, v in logs.items()}, sync_dist=True, batch_size=len(batch["caption"]))
+
+    def configure_optimizers(self):
+        from worldgen.lit.optim import adamw_warmup_cosine
+
+        o = self.cfg.optim
+        return adamw_warmup_cosine(self.model, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps,
+                                   betas=(0.9, 0.99))
+
+
+def build(cfg: Config):
+    return ARTVModule(cfg), DrivingDataModule(cfg.data)

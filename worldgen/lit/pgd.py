@@ -1,0 +1,138 @@
+"""Task ``pgd``: train the policy-guided-diffusion trajectory model (Jackson et al., 2024) on a D4RL-layout dataset.
+
+The LightningModule is thin: it calls ``TrajectoryDiffusion.loss`` (EDM, ``worldgen.diffusion``), steps Adam with
+linear warm-up (10% of the steps, from 0.1 lr as in the PGD code) then cosine decay, and updates the EMA weights every
+``model.ema_every`` steps. ``export`` writes ``pgd.json`` (sizes, source dataset, its reference returns) beside the
+weights so ``worldgen pgd sample --ckpt DIR`` can rebuild the model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from worldgen.config import ExperimentConfig
+from worldgen.data.offline_rl import load_dataset
+from worldgen.rl.pgd import Normalizer, PGDModelConfig, TrajectoryDiffusion, make_windows
+
+
+@dataclass
+class PGDDataConfig:
+    path: str = ""  # D4RL-layout HDF5 file or local Minari folder
+    env_id: str = ""  # checks observation/action sizes; "" = the file's own env_id
+    batch_size: int = 32  # windows per step (PGD code: 32)
+    num_workers: int = 0  # data-loader workers
+
+
+@dataclass
+class PGDOptimConfig:
+    lr: float = 2e-3  # Adam peak learning rate (PGD code)
+    weight_decay: float = 0.0  # AdamW weight decay (PGD: plain Adam)
+    warmup_frac: float = 0.1  # fraction of trainer.max_steps spent warming up from 0.1 lr
+
+
+@dataclass
+class Config(ExperimentConfig):
+    task: str = "pgd"
+    data: PGDDataConfig = field(default_factory=PGDDataConfig)
+    model: PGDModelConfig = field(default_factory=PGDModelConfig)
+    optim: PGDOptimConfig = field(default_factory=PGDOptimConfig)
+
+
+def warmup_cosine(opt: torch.optim.Optimizer, total: int, warmup_frac: float):
+    """PGD's optax.warmup_cosine_decay_schedule: 0.1 lr -> lr linearly, then cosine to 0."""
+    warm = max(1, int(total * warmup_frac)) if total > 0 else 1
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return 0.1 + 0.9 * step / warm
+        if total <= 0:
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class PGDModule(L.LightningModule):
+    def __init__(self, cfg: Config, model: TrajectoryDiffusion):
+        super().__init__()
+        self.cfg, self.model = cfg, model
+
+    def training_step(self, batch, batch_idx):
+        loss, logs = self.model.loss(batch[0])
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=True)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        step = self.global_step
+        if step % self.cfg.model.ema_every == 0:
+            self.model.update_ema()
+
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        opt = torch.optim.AdamW(self.model.denoiser.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        sched = warmup_cosine(opt, self.cfg.trainer.max_steps, o.warmup_frac)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class WindowDataModule(L.LightningDataModule):
+    def __init__(self, windows: np.ndarray, cfg: PGDDataConfig):
+        super().__init__()
+        self.windows, self.cfg = torch.as_tensor(windows, dtype=torch.float32), cfg
+
+    def train_dataloader(self):
+        from worldgen.lit.data import make_loader
+
+        bs = min(self.cfg.batch_size, len(self.windows))
+        return make_loader(TensorDataset(self.windows), bs, shuffle=True, drop_last=True,
+                           num_workers=self.cfg.num_workers)
+
+
+def _source(cfg: Config):
+    if not cfg.data.path:
+        raise ValueError("data.path: set the D4RL-layout dataset to train on")
+    return load_dataset(cfg.data.path, env_id=cfg.data.env_id or None)
+
+
+def build(cfg: Config):
+    ds = _source(cfg)
+    raw = make_windows(ds, cfg.model.horizon, cfg.model.stride)
+    norm = Normalizer.fit(raw)
+    model = TrajectoryDiffusion(cfg.model, ds.obs_dim, ds.act_dim, norm)
+    return PGDModule(cfg, model), WindowDataModule(norm.normalize(raw), cfg.data)
+
+
+def export(cfg: Config, module: PGDModule, out_dir) -> None:
+    from worldgen.io import write_json
+
+    ds = _source(cfg)
+    m = ds.metadata
+    write_json(Path(out_dir) / "pgd.json", {
+        "obs_dim": module.model.obs_dim, "act_dim": module.model.act_dim, "horizon": cfg.model.horizon,
+        "dataset": cfg.data.path, "env_id": m.get("env_id", cfg.data.env_id),
+        "ref_min_score": m.get("ref_min_score"), "ref_max_score": m.get("ref_max_score"),
+        "source_kind": m.get("kind"),
+    })
+
+
+def load_pgd(ckpt_dir: str | Path, device: str = "cpu") -> tuple[TrajectoryDiffusion, dict]:
+    """Rebuild a trained model from ``worldgen train`` output (config.yaml + model.safetensors + pgd.json)."""
+    from worldgen import config as C
+    from worldgen.io import load_weights, read_json
+
+    d = Path(ckpt_dir)
+    for name in ("config.yaml", "model.safetensors", "pgd.json"):
+        if not (d / name).is_file():
+            raise FileNotFoundError(f"{d}: missing {name} (expected the out_dir of `worldgen pgd train`)")
+    cfg = C.load(Config, d / "config.yaml")
+    info = read_json(d / "pgd.json")
+    model = TrajectoryDiffusion(cfg.model, int(info["obs_dim"]), int(info["act_dim"]))
+    model.load_state_dict(load_weights(d / "model.safetensors"))
+    return model.to(device).eval(), info
+
+
+__all__ = ["Config", "PGDDataConfig", "PGDOptimConfig", "PGDModule", "build", "export", "load_pgd"]
