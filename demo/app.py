@@ -73,7 +73,6 @@ class Demo:
         self.uploads, self.outputs = self.work / "uploads", self.work / "outputs"
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.outputs.mkdir(parents=True, exist_ok=True)
-        os.environ["GRADIO_TEMP_DIR"] = str(self.uploads)  # gradio stores every upload here
         self.devices = P.parse_devices(cfg.devices)
         if "cpu" in self.devices:
             import torch
@@ -168,9 +167,10 @@ class Demo:
                     frames.extend(payload[2])
                     if progress is not None:
                         progress((len(frames), req.horizon), desc="frames")
-                    yield payload[2][-1], f"{len(frames)} / {req.horizon} frames (device {job.device})", None, None
+                    yield P.enlarge(payload[2][-1]), f"{len(frames)} / {req.horizon} frames (device {job.device})", \
+                        None, None
                 elif tag == "result":
-                    yield frames[-1], *self._finish_drive(job, req, frames, payload)
+                    yield P.enlarge(frames[-1]), *self._finish_drive(job, req, frames, payload)
         finally:
             job.cancel()
 
@@ -204,11 +204,12 @@ class Demo:
         out: list[np.ndarray] = []
         try:
             for tag, payload in job.events():
-                if tag == "frames":
-                    out.extend(payload[2])
+                if tag == "progress":
                     if progress is not None:
-                        progress((len(out), frames), desc="frames")
-                    yield payload[2][-1], f"{len(out)} / {frames} frames (device {job.device})", None
+                        progress((payload[1], frames), desc="frames")
+                    yield None, f"{payload[1]} / {frames} frames (device {job.device})", None
+                elif tag == "frames":
+                    out.extend(payload[2])
                 elif tag == "started":
                     yield None, f"generating on {payload}", None
                 elif tag == "result":
@@ -216,7 +217,7 @@ class Demo:
 
                     video = self.new_output(job.id, ".mp4")
                     write_video(video, np.stack(out), fps=self.cfg.fps)
-                    yield out[-1], f"done: {len(out)} frames, prompts at frames {[s for s, _ in schedule]}", str(video)
+                    yield P.enlarge(out[-1]), f"done: {len(out)} frames, prompts at frames {[s for s, _ in schedule]}", str(video)
         finally:
             job.cancel()
 
@@ -322,8 +323,9 @@ def build_app(demo: Demo):
             _driving_tab(demo, gr, L, events)
         with gr.Tab("Text to video"):
             _t2v_tab(demo, gr, L, events)
-        with gr.Tab("Drift"):
-            _drift_tab(demo, gr, L, events)
+        with gr.Tab("Drift") as drift_tab:
+            picked = _drift_tab(demo, gr, L, events)
+        drift_tab.select(lambda: gr.Dropdown(choices=demo.generated_videos()), None, picked, api_name=False)
     app.queue(max_size=L.queue_size, default_concurrency_limit=n)
     return app
 
@@ -336,7 +338,7 @@ def _driving_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
         with gr.Column(scale=1):
             context = gr.Dropdown(labels, value=labels[0], label="starting context")
             upload = gr.File(label=f"or upload a short mp4 (≤ {L.max_upload_frames} frames, ≤ {L.max_upload_mb:g} MB)",
-                             file_types=[".mp4"], type="filepath")
+                             file_types=[".mp4"], type="filepath", height=110)
             preset = gr.Dropdown(list(P.PRESETS), value="keep lane", label="ego plan")
             speed = gr.Slider(0, L.max_speed, value=20, step=0.5, label="speed for presets (m/s)")
             schedule = gr.Textbox(lines=3, label="custom schedule", placeholder=P.SCHEDULE_HELP,
@@ -351,7 +353,7 @@ def _driving_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
         with gr.Column(scale=2):
             preview = gr.Image(label="frames as they are generated", type="numpy", height=200)
             status = gr.Markdown(elem_id="drive-status")
-            video = gr.Video(label="rollout (mp4)", elem_id="drive-video", autoplay=True)
+            video = gr.Video(label="rollout (mp4)", elem_id="drive-video", autoplay=True, height=280)
             plot = gr.Image(label="ego trajectory", type="filepath")
     button.click(_guard(demo.drive), [context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p,
                                       seed], [preview, status, video, plot], api_name="drive", **events)
@@ -376,7 +378,7 @@ def _t2v_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
         with gr.Column(scale=2):
             preview = gr.Image(label="frames as they are generated", type="numpy", height=200)
             status = gr.Markdown(elem_id="t2v-status")
-            video = gr.Video(label="video (mp4)", elem_id="t2v-video", autoplay=True)
+            video = gr.Video(label="video (mp4)", elem_id="t2v-video", autoplay=True, height=280)
     button.click(_guard(demo.t2v), [prompts, switches, image, frames, seed, guidance, steps],
                  [preview, status, video], api_name="t2v", **events)
 
@@ -386,7 +388,8 @@ def _drift_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
                 "(`worldgen.eval.protocols.fvd_drift`). Videos generated in this session appear in the list.")
     with gr.Row():
         with gr.Column(scale=1):
-            picked = gr.Dropdown(demo.generated_videos(), multiselect=True, label="generated videos (this session)")
+            picked = gr.Dropdown(demo.generated_videos(), multiselect=True, allow_custom_value=True,  # checked in drift()
+                                 label="generated videos (this session)")
             refresh = gr.Button("refresh list", size="sm")
             uploads = gr.File(label=f"or upload mp4 files (≤ {L.max_drift_videos})", file_count="multiple",
                               file_types=[".mp4"], type="filepath")
@@ -398,11 +401,13 @@ def _drift_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
             curve = gr.Image(label="FVD drift curve", type="filepath")
     refresh.click(lambda: gr.Dropdown(choices=demo.generated_videos()), None, picked, api_name=False)
     button.click(_guard(demo.drift), [picked, uploads, window, stride], [summary, curve], api_name="drift", **events)
+    return picked
 
 
 def launch(cfg: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
     """Build and start the server; returns ``(demo, app, url)``. ``block=False`` returns at once (tests)."""
     demo = Demo(cfg)
+    os.environ["GRADIO_TEMP_DIR"] = str(demo.uploads)  # gradio stores every upload (and its cache) here
     app = build_app(demo)
     max_mb = int(cfg.limits.max_upload_mb * 1e6)
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,

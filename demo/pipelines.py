@@ -135,6 +135,12 @@ def fit_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
+def enlarge(frame: np.ndarray, width: int = 512) -> np.ndarray:
+    """Nearest-neighbour upscale of one small ``h w c`` frame for the live preview (pixels stay visible as pixels)."""
+    k = max(1, width // frame.shape[1])
+    return np.repeat(np.repeat(frame, k, axis=0), k, axis=1)
+
+
 def to_model(frames: np.ndarray, device) -> torch.Tensor:
     """uint8 ``t h w c`` -> float ``1 c t h w`` in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
@@ -387,6 +393,49 @@ class DrivingPipeline:
 
 
 # ---- ART-V ------------------------------------------------------------------------------------------------------
+@dataclass
+class ArtvRequest:
+    schedule: list  # [(start frame, prompt), ...] from parse_prompts
+    first: Optional[np.ndarray]  # uint8 h w 3 image prompt (frame 0), or None for text only
+    frames: int
+    seed: int = 0
+    guidance: float = 2.0  # text classifier-free guidance scale (1 = off)
+    steps: int = 12  # sampler steps per frame
+
+
+class ArtvPipeline:
+    """An ART-V checkpoint + its text encoder on one device; ``run`` generates through ``worldgen.artv.generate``."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu"):
+        from worldgen.artv.generate import load_checkpoint
+        from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+
+        self.device = device
+        self.model, self.raw = load_checkpoint(folder, device)
+        c = self.model.cfg
+        self.encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
+
+    def run(self, req: ArtvRequest, emit: Callable[[tuple], None]) -> dict:
+        """Emits ``("progress", frame_index)`` as frames are reached, then ``("frames", 0, uint8 t h w c)``."""
+        from worldgen.artv import generate as G
+
+        starts, prompts = [s for s, _ in req.schedule], [p for _, p in req.schedule]
+        per_frame = G.prompt_schedule(prompts, starts[1:], req.frames)
+        text_at = G.text_schedule_fn(self.encoder, per_frame, 1, self.device)
+
+        def text_and_progress(i: int):
+            emit(("progress", i))  # frame i is next: frames < i are done (also where a cancelled job stops)
+            return text_at(i)
+
+        opts = G.GenerateOptions(frames=req.frames, seed=req.seed, steps=req.steps, cfg_text=req.guidance)
+        size = tuple(int(v) for v in self.model.cfg.frame_size)
+        first = G.from_uint8(fit_frames(req.first[None], size)[0]) if req.first is not None else None
+        video = G.rollout(self.model, text_and_progress, req.frames, opts, first, 1, progress=False)
+        frames = G.to_uint8(video)[0]
+        emit(("frames", 0, frames))
+        return {"frames": len(frames)}
+
+
 def parse_prompts(text: str, switches: str, frames: int, limits: Limits) -> list[tuple[int, str]]:
     """Prompts (one per line) and switch frames ("8, 16") -> [(start frame, prompt), ...] starting at frame 0."""
     prompts = [p.strip() for p in (text or "").splitlines() if p.strip()]

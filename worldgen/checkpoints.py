@@ -29,7 +29,7 @@ SHIPPED = ("tokenizer-tiny", "gpt-tiny", "artv-tiny")  # the folders the demo us
 LOADERS = {
     "vq_tokenizer": "worldgen.tokenizer.vq:load_tokenizer",
     "drivingworld": "worldgen.worldmodel.generate:load_model",
-    "artv": "worldgen.artv.generate:load_model",
+    "artv": "worldgen.artv.generate:load_checkpoint",
 }
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")

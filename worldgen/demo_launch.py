@@ -15,27 +15,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _import_app():
+def _demo_on_path() -> None:
     if not (REPO / "demo" / "app.py").is_file():
         raise FileNotFoundError(f"{REPO / 'demo' / 'app.py'}: the demo app is not there (run from a source checkout)")
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from demo import app
-
-    return app
 
 
 def main(host: str = "127.0.0.1", port: int = 7860, devices: str = "auto", checkpoints: str = "checkpoints",
          data: str | None = None, i3d: str | None = None, max_horizon: int = 2000, threads: int = 1,
          block: bool = True):
     """Start the demo; with ``block=False`` returns ``(demo, app, url)`` while the server runs in the background."""
-    app = _import_app()
+    _demo_on_path()
     if not Path(checkpoints).is_dir():
         raise FileNotFoundError(f"{checkpoints}: checkpoints folder not found (pass --checkpoints DIR)")
     if data is not None and not (Path(data) / "manifest.json").is_file():
         raise FileNotFoundError(f"{data}: no manifest.json (pass a folder made by `worldgen data driving`)")
     if i3d is not None and not Path(i3d).is_file():
         raise FileNotFoundError(f"{i3d}: I3D weights file not found")
+    from demo.pipelines import parse_devices
+
+    parse_devices(devices)  # a bad --devices fails before the (slow) Gradio import
+    from demo import app
     cfg = app.DemoConfig(checkpoints=checkpoints, devices=devices, data=data, i3d=i3d, threads=threads)
     cfg.limits.max_horizon = max_horizon
     return app.launch(cfg, host=host, port=port, block=block)

@@ -102,12 +102,58 @@ def test_drift_tab_returns_a_curve_for_a_generated_video(server, client):
     assert_message(e, "pick generated videos or upload")
 
 
-def test_text_to_video_tab(server, client):
+def test_text_to_video_with_prompt_switches_and_a_first_image(server, client, tmp_path):
     demo, _ = server
     if demo.artv_problem:
         with pytest.raises(Exception) as e:
             client.predict("a road", "", None, 8, 0, 4.0, 4, api_name="/t2v")
         assert_message(e, "ART·V model is not available")
         return
-    preview, status, video = client.predict("a road\na turn", "4", None, 8, 0, 4.0, 4, api_name="/t2v")
-    assert read_video(video_path(video)).shape[0] == 8
+    from PIL import Image
+
+    img = np.zeros((40, 80, 3), np.uint8)
+    img[:, :40] = (200, 30, 30)
+    Image.fromarray(img).save(tmp_path / "first.png")
+    _, status, video = client.predict("a road\na turn", "4", handle_file(str(tmp_path / "first.png")), 8, 0, 2.0, 3,
+                                      api_name="/t2v")
+    frames = read_video(video_path(video))
+    assert frames.shape[0] == 8 and "prompts at frames [0, 4]" in status
+    first = frames[0].astype(float)
+    w = first.shape[1]
+    assert first[:, : w // 2 - 2, 0].mean() > 150 and first[:, w // 2 + 2:].mean() < 40  # the image is frame 0
+    _, _, text_only = client.predict("a road", "", None, 6, 1, 2.0, 3, api_name="/t2v")
+    assert read_video(video_path(text_only)).shape[0] == 6
+    with pytest.raises(Exception) as e:
+        client.predict("a\nb\nc", "4", None, 8, 0, 2.0, 3, api_name="/t2v")
+    assert_message(e, "3 prompts need 2 switch frame(s)")
+
+
+def test_a_missing_model_is_reported_in_its_tab(tiny, tmp_path):
+    import shutil
+
+    from demo.app import Demo, DemoConfig, build_app
+    from demo.pipelines import InputError
+
+    ck = tmp_path / "checkpoints"
+    shutil.copytree(tiny["checkpoints"] / "gpt-tiny", ck / "gpt-tiny")
+    shutil.copytree(tiny["checkpoints"] / "tokenizer-tiny", ck / "tokenizer-tiny")
+    demo = Demo(DemoConfig(checkpoints=str(ck), examples=str(tiny["examples"]), devices="cpu",
+                           work_dir=str(tmp_path / "work")))
+    try:
+        assert demo.driving_problem is None and "artv-tiny" in demo.artv_problem
+        app = build_app(demo)
+        assert any("ART·V model is not available" in str(getattr(b, "value", "")) for b in app.blocks.values())
+        with pytest.raises(InputError, match="ART·V model is not available"):
+            next(demo.t2v("a road", "", None, 8, 0, 2.0, 3))
+    finally:
+        demo.pool.close()
+
+
+def test_a_1000_frame_rollout_streams_and_completes(server, client):
+    job = client.submit(next(iter(server[0].contexts)), None, "lane change right", 25, "", 1000, 1.0, 30, 1.0, 5,
+                        api_name="/drive")
+    preview, status, video, plot = job.result(timeout=300)
+    assert read_video(video_path(video)).shape == (1000, *FRAME, 3)
+    assert "done: 1000 frames" in status
+    statuses = [o[1] for o in job.outputs() if o[1]]
+    assert sum(" / 1000 frames" in s for s in statuses) >= 10  # frames streamed while it ran

@@ -23,13 +23,13 @@ def test_manifest_lists_every_file_and_verify_loads_each(shipped):
     import json
 
     manifest = json.loads((shipped / C.MANIFEST).read_text())
-    assert set(manifest["checkpoints"]) == {"tokenizer-tiny", "gpt-tiny"}
+    assert {"tokenizer-tiny", "gpt-tiny"} <= set(manifest["checkpoints"])
     assert set(manifest["checkpoints"]["gpt-tiny"]["files"]) == {"config.yaml", "model.safetensors", "card.json"}
     report = C.verify(shipped)
     assert report["gpt-tiny"]["task"] == "drivingworld" and report["gpt-tiny"]["params"] > 0
     assert report["tokenizer-tiny"]["params"] > 0
     out = run_cli("checkpoints", "verify", "--root", str(shipped), "--no-load").stdout
-    assert "2 checkpoint(s) verified" in out
+    assert f"{len(manifest['checkpoints'])} checkpoint(s) verified" in out
 
 
 def test_verify_names_a_tampered_or_missing_file(shipped):

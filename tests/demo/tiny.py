@@ -3,7 +3,6 @@ so the demo tests run the real pipelines without waiting for trained weights."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +63,10 @@ def make_all(root: Path) -> dict:
     ck = root / "checkpoints"
     make_tokenizer(ck / "tokenizer-tiny")
     make_gpt(ck / "gpt-tiny")
+    try:
+        make_artv(ck / "artv-tiny")
+    except ImportError:  # ART-V not built: the demo's tab must then say so (tested)
+        pass
     return {"checkpoints": ck, "examples": make_examples(root)[0].parent, "data": root / "episodes-data"}
 
 
@@ -75,4 +78,13 @@ def write_mp4(path: Path, frames: int = 12, size=(48, 96), seed: int = 0) -> Pat
     return path
 
 
-__all__ = ["make_all", "make_tokenizer", "make_gpt", "make_examples", "write_mp4", "json"]
+
+
+def make_artv(folder: Path, seed: int = 2) -> Path:
+    from worldgen.artv.model import ARTV, ARTVConfig
+    from worldgen.nn.unet import UNetConfig
+
+    unet = UNetConfig(base=8, mults=[1, 2], blocks_per_level=1, attn_levels=[1], emb_dim=32, head_dim=8, groups=4)
+    cfg = ARTVConfig(frame_size=[16, 32], unet=unet, text_encoder="hash", text_dim=16, max_text_tokens=6)
+    torch.manual_seed(seed)
+    return _write(folder, "artv", cfg, ARTV(cfg))

@@ -190,3 +190,16 @@ def test_loss_trains_down_on_a_fixed_batch():
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < 0.7 * first and set(logs) >= {"loss", "mse_x0"}
+
+
+@pytest.mark.parametrize("family", ["pgd", "agents"])
+def test_every_shipped_config_loads(family):
+    from pathlib import Path
+
+    from worldgen.lit import train
+
+    paths = sorted(Path("configs", family).glob("*.yaml"))
+    assert paths
+    for p in paths:
+        cfg = train.load_experiment(p)
+        assert cfg.task == ("pgd" if family == "pgd" else "agent")

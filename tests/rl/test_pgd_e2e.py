@@ -81,3 +81,12 @@ def test_train_sample_agent_and_diagnostics(collected, tmp_path, capsys):
     res = compare({"pgd": syn, "ar": ar, "real": real}, pol, CHEAP_ENV, max_transitions=50)
     assert res["real"]["dynamics_mse"] < 1e-6  # real transitions are the simulator's own
     assert res["pgd"]["dynamics_mse"] > 0 and np.isfinite(res["ar"]["target_log_likelihood"])
+
+
+def test_sacn_agent_trains_through_lightning_on_real_data(collected, tmp_path):
+    run = tmp_path / "sacn"
+    assert cli(["train", "configs/agents/td3bc_tiny.yaml", f"data.path={collected / 'medium.hdf5'}", f"out_dir={run}",
+                "agent=sacn", "sacn.hidden=[32,32]", "sacn.num_critics=3", "sacn.eta=1.0"]) == 0
+    ev = json.loads((run / "eval.json").read_text())
+    assert ev["agent"] == "sacn" and ev["synthetic"] == [] and ev["final"]["step"] == 20
+    assert np.isfinite(ev["final"]["normalized_score_self_calibrated"])

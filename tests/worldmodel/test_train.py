@@ -98,6 +98,14 @@ def test_train_generate_and_bench_end_to_end(tmp_path, capsys):
     poses = json.loads((tmp_path / "gen" / "roll.poses.json").read_text())
     assert len(poses["relative_dx_dy_dyaw"]) == 6 and (tmp_path / "gen" / "roll.config.yaml").is_file()
     assert (tmp_path / "gen" / "roll.tokens.safetensors").is_file() and not out.exists()  # tokens-only
+    controls = tmp_path / "controls.json"
+    controls.write_text(json.dumps({"speed": [20.0] * 3, "yaw_rate": [0.0, 0.1, 0.0]}))
+    from worldgen.cli import main as cli
+
+    rc = cli(["generate", "drivingworld", "--ckpt", str(run), "--frames", "3", "--out", str(tmp_path / "c.mp4"),
+              "--controls", str(controls), "--top-k", "5", "--context-from", "ep0000"])
+    assert rc == 0 and "control file" in json.loads((tmp_path / "c.summary.json").read_text())["ego"]
+    assert cli(["generate", "drivingworld", "--ckpt", str(tmp_path / "nope"), "--out", "x.mp4"]) == 2
     from worldgen.worldmodel.drift_eval import evaluate
 
     ev = evaluate(str(run), str(root), n_val=1, window=3)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from typing import Callable
 
 from worldgen.eval.protocols import PROTOCOLS, Options, evaluate
@@ -43,8 +44,12 @@ def main(args: argparse.Namespace) -> int:
 
     opts = Options(offsets=args.offsets, clips_per_video=args.clips_per_video, window_stride=args.stride,
                    horizon=args.horizon, batch_size=args.batch_size, n_real=args.n_real, n_fake=args.n_fake)
-    result = evaluate(args.real, args.fake, args.protocol, args.detector, args.seeds, opts, window=args.window,
-                      size=args.size, detector_seed=args.detector_seed, device=args.device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Fréchet distance")  # printed once below and kept in the JSON
+        result = evaluate(args.real, args.fake, args.protocol, args.detector, args.seeds, opts, window=args.window,
+                          size=args.size, detector_seed=args.detector_seed, device=args.device)
+    for message in result["warnings"]:
+        print(f"warning: {message}", file=sys.stderr)
     result["command"] = "worldgen eval fvd " + " ".join(shlex.quote(x) for x in _argv_after("fvd"))
     out = write_result(result, args.out)
     print(summary_line(result, out))

@@ -1,4 +1,4 @@
-"""Task ``agent``: train an offline-RL agent (TD3+BC or IQL) on real, unguided-synthetic or PGD data.
+"""Task ``agent``: train an offline-RL agent (TD3+BC, IQL or the shared SAC-N/EDAC) on real, unguided-synthetic or PGD data.
 
 Lightning runs the loop with manual optimisation (one optimiser per network, stepped in the order the agent asks).
 Data modes (Jackson et al., 2024, Sec. 5.1):
@@ -29,13 +29,43 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from worldgen.config import ExperimentConfig, TrainerConfig
-from worldgen.data.offline_rl import OfflineDataset, load_dataset, reference_returns
+from worldgen.data.offline_rl import OfflineDataset, load_dataset, normalized_score, reference_returns
 from worldgen.rl.agents.iql import IQL, IQLConfig
+from worldgen.rl.agents.sac_n import SACN, SACNConfig
 from worldgen.rl.agents.td3bc import TD3BC, TD3BCConfig
 from worldgen.rl.pgd import GuidanceConfig
 
 log = logging.getLogger(__name__)
-AGENTS = {"td3bc": (TD3BC, "td3bc"), "iql": (IQL, "iql")}
+
+
+class SACNAgent(SACN):
+    """The shared SAC-N/EDAC agent (RAVL issue) behind the same stepping interface as TD3+BC and IQL; its own
+    optimisers are left unused (Lightning owns the ones built from ``param_groups``)."""
+
+    def param_groups(self) -> dict:
+        c = self.cfg
+        return {"alpha": ([self.log_alpha], c.alpha_lr), "actor": (list(self.actor.parameters()), c.actor_lr),
+                "critic": (list(self.critic.parameters()), c.critic_lr)}
+
+    def train_step(self, batch: dict, step: int, stepper, generator=None) -> dict:
+        logs: dict = {}
+        if self.cfg.auto_alpha:
+            loss, l = self.alpha_loss(batch["observations"])
+            stepper("alpha", loss)
+            logs.update(l)
+        for name, loss_fn, arg in (("actor", self.actor_loss, batch["observations"]), ("critic", self.critic_loss, batch)):
+            loss, l = loss_fn(arg)
+            stepper(name, loss)
+            logs.update(l)
+        self.soft_update()
+        return logs
+
+    @property
+    def policy(self):
+        return self.actor
+
+
+AGENTS = {"td3bc": (TD3BC, "td3bc"), "iql": (IQL, "iql"), "sacn": (SACNAgent, "sacn")}
 MODES = ("real", "unguided", "pgd")
 
 
@@ -65,9 +95,10 @@ class Config(ExperimentConfig):
     # the run is `steps` batches in one epoch (trainer.max_steps counts optimiser steps, several per agent step)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(gradient_clip_val=None, max_epochs=1))
     steps: int = 1_000_000  # agent gradient steps (PGD: 1M)
-    agent: str = "td3bc"  # td3bc | iql
+    agent: str = "td3bc"  # td3bc | iql | sacn
     td3bc: TD3BCConfig = field(default_factory=TD3BCConfig)
     iql: IQLConfig = field(default_factory=IQLConfig)
+    sacn: SACNConfig = field(default_factory=SACNConfig)
     data: AgentDataConfig = field(default_factory=AgentDataConfig)
     guidance: GuidanceConfig = field(default_factory=lambda: GuidanceConfig(coeff=1.0))
     eval: AgentEvalConfig = field(default_factory=AgentEvalConfig)
@@ -183,6 +214,10 @@ class AgentModule(L.LightningModule):
         self.model.eval()
         res = evaluate(actor_fn(self.model.policy, deterministic=True), self.env_id, self.cfg.eval.episodes,
                        seed=self.cfg.seed + 100_000, ref=ref)
+        if "ref_min_score" in self.real_meta and "ref_max_score" in self.real_meta:
+            own = (float(self.real_meta["ref_min_score"]), float(self.real_meta["ref_max_score"]))
+            if own[0] != own[1]:
+                res["normalized_score_self_calibrated"] = float(normalized_score(res["return_mean"], own))
         self.model.train()
         res["step"] = self.agent_step
         self.history.append(res)

@@ -60,9 +60,11 @@ class TokenizerModule(L.LightningModule):
         recon, _, vq_loss, vq_logs = self.model(video)
         loss, logs = self.objective(video, recon, vq_loss, self.model.last_layer, self.global_step)
         logs.update(vq_logs)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, prog_bar=False)
-        self.log_dict({"psnr": logs["psnr"], "used": logs["codes_used_frac"]}, prog_bar=True, logger=False)
-        self.log("train/restarted", self.model.quantizer.restarted.float())
+        n = video.shape[0]
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, batch_size=n)
+        self.log_dict({"psnr": logs["psnr"], "used": logs["codes_used_frac"]}, prog_bar=True, logger=False,
+                      batch_size=n)
+        self.log("train/restarted", self.model.quantizer.restarted.float(), batch_size=n)
         return loss
 
     def on_validation_epoch_start(self) -> None:
@@ -73,7 +75,8 @@ class TokenizerModule(L.LightningModule):
         recon, codes, vq_loss, _ = self.model(video)
         rec, _ = self.objective.reconstruction(video, recon)
         self._val_counts += torch.bincount(codes.flatten(), minlength=self.cfg.model.codebook_size).float()
-        self.log_dict({"val/psnr": psnr(recon, video), "val/rec": rec, "val/vq": vq_loss}, sync_dist=True)
+        self.log_dict({"val/psnr": psnr(recon, video), "val/rec": rec, "val/vq": vq_loss}, sync_dist=True,
+                      batch_size=video.shape[0])
 
     def on_validation_epoch_end(self) -> None:
         counts = self._val_counts

@@ -72,7 +72,7 @@ class VectorQuantizer(nn.Module):
 
     def lookup(self, z: torch.Tensor) -> torch.Tensor:
         """Nearest code (cosine similarity) for each row of an ``n d`` tensor of normalised vectors."""
-        return (z @ self.embeddings().t()).argmax(dim=-1)
+        return (z.float() @ self.embeddings().float().t()).argmax(dim=-1)  # fp32: bf16 ties would flip codes
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         if codes.min() < 0 or codes.max() >= self.cfg.codebook_size:

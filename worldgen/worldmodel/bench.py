@@ -56,11 +56,11 @@ def random_context(model, frames: int, seed: int) -> dict:
 
 
 def bench_rollout(config: str, frames: int = 400, uncached_frames: int = 2, ckpt: str | None = None,
-                  tokenizer: str | None = None, threads: int = 1, seed: int = 0) -> dict:
+                  tokenizer: str | None = None, threads: int = 1, seed: int = 0, overrides=()) -> dict:
     from worldgen.worldmodel.rollout import SamplingConfig, rollout
 
     torch.set_num_threads(threads)
-    model, _ = _model(config, ckpt)
+    model, _ = _model(config, ckpt, overrides)
     ctx = random_context(model, model.cfg.context_frames, seed)
     sampling = SamplingConfig()
     short_c = rollout(model, ctx, uncached_frames, sampling, seed, cached=True)
@@ -75,7 +75,8 @@ def bench_rollout(config: str, frames: int = 400, uncached_frames: int = 2, ckpt
     cached_s = float(np.median(fs))
     uncached_s = float(np.median(short_u["frame_s"]))
     out = {
-        "config": config, "frames": frames, "tokens_per_frame": model.n, "context_frames": model.cfg.context_frames,
+        "config": config, "overrides": list(overrides), "parameters": sum(p.numel() for p in model.parameters()),
+        "frames": frames, "tokens_per_frame": model.n, "context_frames": model.cfg.context_frames,
         "threads": threads, "per_frame_s_cached": cached_s, "per_frame_s_uncached": uncached_s,
         "uncached_frames_timed": uncached_frames, "speedup": uncached_s / cached_s, "tokens_identical": identical,
         "per_frame_s_at_start": float(np.median(fs[:k])), "per_frame_s_at_end": float(np.median(fs[-k:])),
@@ -173,10 +174,11 @@ def configure_rollout(parser: argparse.ArgumentParser):
     parser.add_argument("--tokenizer", help="VQ tokenizer folder: include decoding to pixels in frames_per_s")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. model.width=512)")
 
     def run(a):
         print(json.dumps(bench_rollout(a.config, a.frames, a.uncached_frames, a.ckpt, a.tokenizer, a.threads,
-                                       a.seed)))
+                                       a.seed, a.overrides)))
     return run
 
 

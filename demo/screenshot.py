@@ -1,0 +1,71 @@
+"""Screenshot of the running demo with headless Debian Chromium (Selenium + /usr/bin/chromedriver), for the README.
+
+    python demo/screenshot.py --url http://127.0.0.1:7860 --out docs/demo.png
+
+Opens the page, clicks Generate on the Driving tab, waits for the rollout's ``<video>`` and saves a PNG. The same
+``open_and_generate`` drives the browser test. Install the browser with ``tools/install_browser.sh``.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+
+
+def chromium(profile: str | Path, size=(1400, 1000)):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    browser = shutil.which("chromium")
+    if browser is None or not Path(CHROMEDRIVER).exists():
+        raise FileNotFoundError("chromium / chromedriver not installed: run tools/install_browser.sh")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = browser
+    for flag in FLAGS + (f"--window-size={size[0]},{size[1]}", f"--user-data-dir={profile}"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+def open_and_generate(driver, url: str, timeout: float = 300) -> dict:
+    """Open the demo, click Generate (Driving tab), wait for the ``<video>``; returns its src and the status text."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    wait = WebDriverWait(driver, timeout)
+    wait.until(EC.element_to_be_clickable((By.ID, "drive-generate"))).click()
+    video = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#drive-video video")))
+    wait.until(lambda d: "done:" in d.find_element(By.ID, "drive-status").text)
+    return {"src": video.get_attribute("src"), "status": driver.find_element(By.ID, "drive-status").text,
+            "title": driver.title, "page": driver.page_source}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:7860")
+    parser.add_argument("--out", default="docs/demo.png")
+    parser.add_argument("--height", type=int, default=1000)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as profile:
+        driver = chromium(profile, (1400, args.height))
+        try:
+            info = open_and_generate(driver, args.url)
+            driver.execute_script("window.scrollTo(0, 0)")
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(args.out)
+        finally:
+            driver.quit()
+    print(f"wrote {args.out}: {info['status']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""ART·V drift ablation: roll each model out from held-out first frames and measure error and FVD over the horizon.
+
+The question (Weng et al. 2023, "ART·V", Sec. 3.2-3.3): does masked diffusion (copying from the previous frame),
+anchor-frame conditioning and noise augmentation of the reference reduce appearance drift in long autoregressive
+rollouts? For every model: take the first frame and caption of each held-out episode, generate ``horizon`` frames,
+and report per 16-frame window
+- ``mse``: per-pixel mean squared error against the real continuation (frames in [-1, 1] at the model's size). The
+  future is stochastic, so this grows for any model; drift shows as growth beyond the one-step error.
+- ``fvd``: FVD of the window against a fixed set of real 16-frame clips (``worldgen.eval.protocols.fvd_drift``,
+  the long-horizon drift protocol) with a seeded random-weight I3D at reduced resolution (a distribution distance,
+  blind to which future was sampled). Random-detector FVD is only comparable within one run of this script.
+Usage (also ``python -m worldgen.artv.evaluate --help``)::
+
+    python -m worldgen.artv.evaluate --ckpt plain=DIR --ckpt full=DIR --data data/driving-train --out runs/x.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from worldgen.artv.generate import GenerateOptions, load_checkpoint, rollout, to_uint8
+from worldgen.artv.model import resize_frames
+from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+
+
+def export_from_lightning_ckpt(run_dir: str | Path) -> Path:
+    """Write ``model.safetensors`` (+ a card) from ``ckpt/last.ckpt`` of a run that was stopped before it finished."""
+    from worldgen.io import load_torch_checkpoint, save_weights, write_json
+
+    run_dir = Path(run_dir)
+    ckpt = load_torch_checkpoint(run_dir / "ckpt" / "last.ckpt")
+    state = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+    save_weights(run_dir / "model.safetensors", state, {"task": "artv"})
+    write_json(run_dir / "card.json", {"task": "artv", "global_step": ckpt.get("global_step"),
+                                       "exported_from": str(run_dir / "ckpt" / "last.ckpt"),
+                                       "note": "training stopped at the time budget; weights of the last checkpoint"})
+    return run_dir / "model.safetensors"
+
+
+def heldout_clips(data_root: str, train_cfg: dict, horizon: int, size, hop: int = 16):
+    """``horizon``-frame clips starting every ``hop`` frames of the run's validation episodes (b c t h w, resized),
+    their captions and episode ids."""
+    from worldgen.data.clips import VideoClipDataset, split_episodes
+    from worldgen.data.episodes import scan_episode_dirs
+
+    d = train_cfg["data"]
+    dirs, _ = scan_episode_dirs(data_root)
+    ids = [p.name for p in dirs if p.name not in set(d.get("exclude", []))]
+    _, val = split_episodes(ids, d["val_fraction"], d["seed"])
+    ds = VideoClipDataset(data_root, clip_len=horizon, stride=1, episodes=val, hop=hop)
+    items = [ds[i] for i in range(len(ds))]
+    if not items:
+        raise ValueError(f"{data_root}: no held-out episode has {horizon} frames")
+    frames = resize_frames(torch.stack([it["frames"] for it in items]), size)
+    return frames, [it["caption"] for it in items], [f"{it['episode']}@{it['start']}" for it in items]
+
+
+def real_reference(data_root: str, size, n_frames: int = 16) -> np.ndarray:
+    """All non-overlapping 16-frame clips of the dataset, resized like the model's frames, uint8 (b t h w c)."""
+    from worldgen.data.clips import VideoClipDataset
+
+    ds = VideoClipDataset(data_root, clip_len=n_frames, stride=1)
+    clips = torch.stack([resize_frames(ds[i]["frames"][None], size)[0] for i in range(len(ds))])
+    return to_uint8(clips)
+
+
+def window_mse(fake: torch.Tensor, real: torch.Tensor, window: int) -> list[float]:
+    err = (fake - real).pow(2).mean(dim=(0, 1, 3, 4))  # per frame
+    return [float(err[s:s + window].mean()) for s in range(0, len(err) - window + 1, window)]
+
+
+def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: GenerateOptions, window: int = 16,
+                   fvd_size: int = 112, real_ref: np.ndarray | None = None) -> dict:
+    model, train_cfg = load_checkpoint(ckpt)
+    real, captions, episodes = heldout_clips(data_root, train_cfg, horizon, model.cfg.frame_size)
+    enc = CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim), model.cfg.max_text_tokens)
+    tokens, mask = enc(captions)
+    t0 = time.time()
+    fake = rollout(model, lambda i: (tokens, mask), horizon, opts, first=real[:, :, 0], progress=True)
+    out = {"name": name, "ckpt": str(ckpt), "episodes": episodes, "horizon": horizon, "window": window,
+           "gen_seconds": round(time.time() - t0, 1), "mse_per_window": window_mse(fake, real, window),
+           "window_starts": list(range(0, horizon - window + 1, window)),
+           "mse_first_step": float((fake[:, :, 1] - real[:, :, 1]).pow(2).mean())}
+    if real_ref is not None:
+        from worldgen.eval.protocols import fvd_drift
+
+        res = fvd_drift(real_ref, to_uint8(fake), window=window, stride=window, detector="random", seeds=(0,),
+                        size=fvd_size)
+        out["fvd_per_window"] = res["curve"]["mean"]
+    return out
+
+
+def main(ckpts: dict, data_root: str, out: str, horizon: int = 64, opts: GenerateOptions | None = None,
+         fvd: bool = True, fvd_size: int = 112) -> dict:
+    from worldgen.io import write_json
+
+    opts = opts or GenerateOptions(sampler="euler", steps=6, cfg_text=1.0)
+    size = load_checkpoint(next(iter(ckpts.values())))[0].cfg.frame_size
+    ref = real_reference(data_root, size) if fvd else None
+    results = {"options": vars(opts), "data": data_root, "fvd_detector": f"random I3D, seed 0, {fvd_size}px",
+               "models": [evaluate_model(n, c, data_root, horizon, opts, fvd_size=fvd_size, real_ref=ref)
+                          for n, c in ckpts.items()]}
+    write_json(out, results)
+    return results
+
+
+def _cli(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ckpt", action="append", required=True, help="NAME=DIR of a trained ART-V run; repeat")
+    p.add_argument("--data", default="data/driving-train")
+    p.add_argument("--out", required=True, help="JSON result")
+    p.add_argument("--horizon", type=int, default=64)
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--sampler", default="euler")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-fvd", action="store_true")
+    p.add_argument("--fvd-size", type=int, default=112)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    ckpts = dict(item.split("=", 1) for item in a.ckpt)
+    opts = GenerateOptions(sampler=a.sampler, steps=a.steps, cfg_text=1.0, seed=a.seed)
+    res = main(ckpts, a.data, a.out, a.horizon, opts, not a.no_fvd, a.fvd_size)
+    print(json.dumps([{k: m[k] for k in ("name", "mse_per_window") + (("fvd_per_window",) if not a.no_fvd else ())}
+                      for m in res["models"]], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_cli())

@@ -1,0 +1,107 @@
+"""Held-out evaluation of a trained VQ video tokenizer: reconstruction PSNR and codebook usage over whole episodes.
+
+    python -m worldgen.tokenizer.evaluate --tokenizer runs/tokenizer-tiny --data data/driving-train [--split val]
+
+Episodes are encoded whole (chunked with causal context, ``encode_chunked``) and decoded back; PSNR is the mean
+over frames of per-frame PSNR (peak-to-peak 2 on [-1, 1] pixels, i.e. 255 on uint8). ``--split val`` uses the same
+held-out episodes the training run validated on (``data.val_fraction`` / ``data.seed`` of the tokenizer's
+config.yaml); ``all`` uses every episode. Prints one JSON object; ``--image`` also writes a contact sheet (rows of
+original frames over their reconstructions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from worldgen.data.clips import load_episode, split_episodes
+from worldgen.data.episodes import scan_episode_dirs
+from worldgen.data.video import read_video
+from worldgen.tokenizer.losses import psnr
+from worldgen.tokenizer.vq import _config_and_weights, load_tokenizer
+
+
+def _episode_dirs(tokenizer: str | Path, data: Path, split: str) -> list[Path]:
+    from worldgen.config import read_yaml
+
+    dirs, _ = scan_episode_dirs(data)
+    if split == "all":
+        return dirs
+    node = read_yaml(_config_and_weights(tokenizer)[0]).get("data", {})
+    _, val = split_episodes([d.name for d in dirs], float(node.get("val_fraction", 0.1)), int(node.get("seed", 0)))
+    return [d for d in dirs if d.name in set(val)]
+
+
+def _to_video(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames).float().div(127.5).sub(1.0).permute(3, 0, 1, 2).unsqueeze(0)
+
+
+def _to_uint8(video: torch.Tensor) -> np.ndarray:
+    return ((video[0].permute(1, 2, 3, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+
+
+def _contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray]], path: Path, per_row: int = 4) -> None:
+    from PIL import Image
+
+    from worldgen.io import atomic_path
+
+    rows = []
+    for orig, rec in pairs:
+        idx = np.linspace(0, len(orig) - 1, per_row).astype(int)
+        rows.append(np.concatenate([np.concatenate(list(orig[idx]), 1), np.concatenate(list(rec[idx]), 1)], 0))
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(rows, 0)).save(tmp, format="PNG")
+
+
+@torch.no_grad()
+def evaluate(tokenizer: str | Path, data: str | Path, split: str = "val", max_episodes: Optional[int] = None,
+             chunk: int = 16, image: Optional[str | Path] = None, progress: bool = True) -> dict:
+    tok = load_tokenizer(tokenizer)
+    dirs = _episode_dirs(tokenizer, Path(data), split)[:max_episodes]
+    if not dirs:
+        raise ValueError(f"{data}: no episodes in split '{split}'")
+    counts = torch.zeros(tok.codebook_size)
+    frame_psnr, pairs = [], []
+    for d in tqdm(dirs, desc="evaluate", unit="episode", disable=not progress):
+        video = _to_video(read_video(load_episode(d).video))
+        codes = tok.encode_chunked(video, chunk)
+        recon = tok.decode_chunked(codes, chunk)
+        counts += torch.bincount(codes.flatten(), minlength=tok.codebook_size).float()
+        frame_psnr += [float(psnr(recon[:, :, i:i + 1], video[:, :, i:i + 1])) for i in range(video.shape[2])]
+        if image and len(pairs) < 6:
+            pairs.append((_to_uint8(video), _to_uint8(recon)))
+    usage = tok.quantizer.usage_logs(counts)
+    if image:
+        _contact_sheet(pairs, Path(image))
+    return {"split": split, "episodes": len(dirs), "frames": len(frame_psnr), "psnr_db": round(np.mean(frame_psnr), 3),
+            "psnr_db_p10": round(float(np.percentile(frame_psnr, 10)), 3), "perplexity": round(float(usage["perplexity"]), 2),
+            "codes_used": int((counts > 0).sum()), "codes_used_frac": round(float(usage["codes_used_frac"]), 4),
+            "codebook_size": tok.codebook_size, "grid": list(tok.grid)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m worldgen.tokenizer.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--tokenizer", required=True, help="trained tokenizer folder (config.yaml + model.safetensors)")
+    p.add_argument("--data", required=True, help="driving dataset folder")
+    p.add_argument("--split", choices=("val", "all"), default="val", help="held-out episodes of training, or all")
+    p.add_argument("--max-episodes", type=int, default=None)
+    p.add_argument("--chunk", type=int, default=16, help="frames per forward pass")
+    p.add_argument("--image", default=None, help="write a PNG contact sheet (originals over reconstructions)")
+    args = p.parse_args(argv)
+    try:
+        out = evaluate(args.tokenizer, args.data, args.split, args.max_episodes, args.chunk, args.image)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
