@@ -35,6 +35,7 @@ from demo import pipelines as P
 
 log = logging.getLogger("worldgen.demo")
 UPLOAD_OPTION = "(use the uploaded mp4)"
+PREVIEW_EVERY_S = 0.25  # at most this often a streamed frame is sent to the page
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -104,7 +105,8 @@ class Demo:
         return None
 
     def _find_contexts(self) -> dict:
-        """label -> loader of a ``Context``: shipped example clips, then held-out episodes of ``--data``."""
+        """label -> loader of a ``Context``: shipped example clips, then the last episodes of ``--data`` (the GPT's
+        validation episodes when ``--data`` is its training set)."""
         found = {}
         for path in sorted(Path(self.cfg.examples).glob("*.npz")):
             found[f"example: {path.stem}"] = partial(P.load_example, path)
@@ -113,7 +115,7 @@ class Demo:
 
             ids = [e["id"] for e in read_json(Path(self.cfg.data) / "manifest.json").get("episodes", [])]
             for eid in sorted(ids)[-self.cfg.held_out:]:
-                found[f"held-out: {eid}"] = partial(P.load_episode_context, self.cfg.data, eid, 64)
+                found[f"episode: {eid}"] = partial(P.load_episode_context, self.cfg.data, eid, 64)
         return found
 
     def new_output(self, job_id: str, suffix: str) -> Path:
@@ -157,6 +159,7 @@ class Demo:
         req = self.drive_request(context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed)
         job = self.pool.submit(lambda device, cache, emit: self._driving(device, cache).run(req, emit), "drive")
         frames: list[np.ndarray] = []
+        shown = 0.0
         try:
             for tag, payload in job.events():
                 if tag == "waiting" and job.device is None:
@@ -165,10 +168,12 @@ class Demo:
                     yield None, f"generating on {payload}: context {req.context.label}", None, None
                 elif tag == "frames":
                     frames.extend(payload[2])
-                    if progress is not None:
-                        progress((len(frames), req.horizon), desc="frames")
-                    yield P.enlarge(payload[2][-1]), f"{len(frames)} / {req.horizon} frames (device {job.device})", \
-                        None, None
+                    if time.monotonic() - shown >= PREVIEW_EVERY_S:  # the page cannot use more updates than this
+                        shown = time.monotonic()
+                        if progress is not None:
+                            progress((len(frames), req.horizon), desc="frames")
+                        yield P.enlarge(payload[2][-1]), f"{len(frames)} / {req.horizon} frames (device " \
+                                                         f"{job.device})", None, None
                 elif tag == "result":
                     yield P.enlarge(frames[-1]), *self._finish_drive(job, req, frames, payload)
         finally:
@@ -217,7 +222,8 @@ class Demo:
 
                     video = self.new_output(job.id, ".mp4")
                     write_video(video, np.stack(out), fps=self.cfg.fps)
-                    yield P.enlarge(out[-1]), f"done: {len(out)} frames, prompts at frames {[s for s, _ in schedule]}", str(video)
+                    starts = [s for s, _ in schedule]
+                    yield P.enlarge(out[-1]), f"done: {len(out)} frames, prompts at frames {starts}", str(video)
         finally:
             job.cancel()
 
@@ -269,7 +275,7 @@ class Demo:
             if len(frames) >= window:
                 clips.append(P.fit_frames(frames, tuple(size)))
         if not clips:
-            raise P.InputError(f"no held-out real clip has {window} frames for the reference; lower the window")
+            raise P.InputError(f"no real context clip has {window} frames for the reference; lower the window")
         return clips
 
     @staticmethod
@@ -278,7 +284,8 @@ class Demo:
         rows = "\n".join(f"| {x} | {m:.2f} |" for x, m in zip(c["x"], c["mean"]))
         note = "" if res["comparable_to_published"] else \
             "\n\n*Random-weight I3D detector: the numbers show the trend only, NOT comparable to published FVD.*"
-        return (f"FVD drift, {len(c['x'])} windows, reference: {n_real} held-out real clip(s), detector {detector}"
+        return (f"FVD drift, {len(c['x'])} windows, reference: {n_real} real clip(s) (the starting contexts), "
+                f"detector {detector}"
                 f"{note}\n\n| window start | FVD |\n|---|---|\n{rows}")
 
 
@@ -384,11 +391,12 @@ def _t2v_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
 
 
 def _drift_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
-    gr.Markdown("FVD of each window of the chosen videos against held-out real clips "
+    gr.Markdown("FVD of each window of the chosen videos against real clips (the starting contexts) "
                 "(`worldgen.eval.protocols.fvd_drift`). Videos generated in this session appear in the list.")
     with gr.Row():
         with gr.Column(scale=1):
-            picked = gr.Dropdown(demo.generated_videos(), multiselect=True, allow_custom_value=True,  # checked in drift()
+            # custom values pass Gradio's check; drift() accepts only names of this session's outputs
+            picked = gr.Dropdown(demo.generated_videos(), multiselect=True, allow_custom_value=True,
                                  label="generated videos (this session)")
             refresh = gr.Button("refresh list", size="sm")
             uploads = gr.File(label=f"or upload mp4 files (≤ {L.max_drift_videos})", file_count="multiple",

@@ -7,7 +7,7 @@
   (the tokenizer's causal window), so chunk borders decode exactly as one pass would, and streamed as they come.
 * ``ArtvPipeline`` (ART-V, Weng et al., 2023): prompts with switch points, optional first image, through
   ``worldgen.artv.generate``'s own generation function.
-* ``drift_curve``: ``worldgen.eval.protocols.fvd_drift`` on picked/uploaded videos against held-out real clips.
+* ``drift_curve``: ``worldgen.eval.protocols.fvd_drift`` on picked/uploaded videos against real clips (the contexts).
 * ``DevicePool``: one worker thread per device (each GPU, or the CPU); requests wait in one shared queue, so the
   next free device takes the next request. Every worker keeps its own loaded models. A job streams events
   ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away.
@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -184,7 +184,7 @@ def load_episode_context(root: str | Path, episode_id: str, max_frames: int) -> 
         poses, mask = relative_poses(np.asarray(meta["poses"], np.float64)[:n]).astype(np.float32), np.ones(n, bool)
     else:
         poses, mask = np.zeros((n, 3), np.float32), np.zeros(n, bool)
-    return Context(f"held-out: {episode_id}", frames, poses, mask, str(meta.get("caption", "")))
+    return Context(f"episode: {episode_id}", frames, poses, mask, str(meta.get("caption", "")))
 
 
 def export_examples(data_root: str | Path, ids: list[str], out_dir: str | Path, n_frames: int = 24) -> list[Path]:
@@ -346,10 +346,12 @@ class DrivingPipeline:
         return int(self.gpt.cfg.context_frames)
 
     def encode_context(self, ctx: Context) -> tuple[dict, torch.Tensor]:
-        frames = fit_frames(ctx.frames[:self.context_frames], self.size)
+        """The clip's last ``context_frames`` frames (the rollout continues the clip) as GPT context tokens."""
+        n = min(self.context_frames, len(ctx.frames))
+        frames = fit_frames(ctx.frames[-n:], self.size)
         codes = self.tok.encode(to_model(frames, self.device))  # 1 t h w
-        poses = torch.from_numpy(np.asarray(ctx.poses[:len(frames)], np.float32))
-        mask = torch.from_numpy(np.asarray(ctx.pose_mask[:len(frames)], bool))
+        poses = torch.from_numpy(np.asarray(ctx.poses[-n:], np.float32))
+        mask = torch.from_numpy(np.asarray(ctx.pose_mask[-n:], bool))
         ego = self.gpt.pose_tokenizer.encode(poses, mask).to(self.device)
         return {"img": codes.flatten(2), "ego": ego[None], "keep": mask[None].to(self.device)}, codes
 
@@ -537,6 +539,7 @@ class DevicePool:
         self.jobs: queue.Queue = queue.Queue(maxsize=queue_size)
         self.busy: dict[str, Optional[str]] = {d: None for d in self.devices}
         self.served: dict[str, int] = {d: 0 for d in self.devices}
+        self.cancelled = 0  # jobs stopped because their page went away
         self.threads = [threading.Thread(target=self._work, args=(d,), name=f"demo-worker-{d}", daemon=True)
                         for d in self.devices]
         for t in self.threads:
@@ -570,6 +573,7 @@ class DevicePool:
                 job.queue.put(("started", device))
                 job.queue.put(("result", job.fn(device, cache, job.emit)))
             except JobCancelled:
+                self.cancelled += 1
                 job.queue.put(("cancelled", None))
             except Exception as e:  # the page gets a message; the server log keeps the traceback
                 log.error("job %s (%s) failed on %s:\n%s", job.id, job.name, device, traceback.format_exc())

@@ -1,6 +1,7 @@
 """Screenshot of the running demo with headless Debian Chromium (Selenium + /usr/bin/chromedriver), for the README.
 
-    python demo/screenshot.py --url http://127.0.0.1:7860 --out docs/demo.png
+    python demo/screenshot.py --url http://127.0.0.1:7860 --out docs/demo.png      # a demo that is running
+    python demo/screenshot.py --checkpoints checkpoints --out docs/demo.png          # start one here, then shoot
 
 Opens the page, clicks Generate on the Driving tab, waits for the rollout's ``<video>`` and saves a PNG. The same
 ``open_and_generate`` drives the browser test. Install the browser with ``tools/install_browser.sh``.
@@ -48,12 +49,34 @@ def open_and_generate(driver, url: str, timeout: float = 300) -> dict:
             "title": driver.title, "page": driver.page_source}
 
 
+def _serve_and_shoot(args: argparse.Namespace) -> int:
+    import socket
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from demo.app import DemoConfig, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo, app, url = launch(DemoConfig(checkpoints=args.checkpoints, devices="cpu", default_horizon=args.horizon),
+                            port=port, block=False)
+    try:
+        return main(["--url", url, "--out", args.out, "--height", str(args.height)])
+    finally:
+        app.close()
+        demo.pool.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:7860")
     parser.add_argument("--out", default="docs/demo.png")
     parser.add_argument("--height", type=int, default=1000)
+    parser.add_argument("--checkpoints", help="start a demo on these checkpoints (CPU, free port) instead of --url")
+    parser.add_argument("--horizon", type=int, default=64, help="default horizon of the started demo")
     args = parser.parse_args(argv)
+    if args.checkpoints:
+        return _serve_and_shoot(args)
     with tempfile.TemporaryDirectory() as profile:
         driver = chromium(profile, (1400, args.height))
         try:

@@ -2,7 +2,7 @@
 
 Layout (one folder per checkpoint, copied from a ``worldgen train`` output folder)::
 
-    checkpoints/MANIFEST.json              {"version": 1, "checkpoints": {name: {"task", "files": {rel: {sha256, bytes}}}}}
+    checkpoints/MANIFEST.json              {"version": 1, "checkpoints": {name: {task, files: {rel: {sha256, bytes}}}}}
     checkpoints/<name>/config.yaml         the resolved training config (``task`` names the model family)
     checkpoints/<name>/model.safetensors   the plain nn.Module's weights
     checkpoints/<name>/card.json           provenance: the command, data, training time, metrics
@@ -152,7 +152,8 @@ def verify(root: str | Path = "checkpoints", load: bool = True, device: str = "c
                 report[name]["params"] = count_params(load_checkpoint(root / name, device=device))
             except Exception as e:  # any loader failure is a verification failure, reported by name
                 problems.append(f"{name}: does not load ({type(e).__name__}: {e})")
-    unlisted = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in entries)
+    unlisted = sorted(p.name for p in root.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and p.name not in entries)
     problems.extend(f"{n}: folder not listed in {MANIFEST}" for n in unlisted)
     if problems:
         raise CheckpointError(f"{root}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))

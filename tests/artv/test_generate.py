@@ -109,3 +109,20 @@ def test_cli_multi_prompt_and_image(trained, tmp_path, capsys):
     assert cli(["generate", "artv", "--ckpt", str(tmp_path / "nope"), "--prompt", "a", "--out",
                 str(tmp_path / "x.mp4")]) == 2
     assert not (tmp_path / "bad.mp4").exists()
+
+
+def test_export_from_lightning_checkpoint_matches_final_weights(trained, tmp_path):
+    import shutil
+
+    from worldgen.artv.evaluate import export_from_lightning_ckpt
+    from worldgen.artv.generate import load_checkpoint
+    from worldgen.io import load_weights
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / "model.safetensors").unlink()
+    export_from_lightning_ckpt(run)
+    a, b = load_weights(trained / "model.safetensors"), load_weights(run / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    model, cfg = load_checkpoint(run)
+    assert cfg["task"] == "artv" and model.cfg.frame_size == [16, 32]

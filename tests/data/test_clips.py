@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from worldgen.data.clips import DrivingDataConfig, DrivingDataModule, EpisodeError, VideoClipDataset, split_episodes
-from worldgen.data.episodes import integrate_relative, relative_poses, write_manifest
+from worldgen.data.episodes import integrate_relative, relative_poses
 from worldgen.data.synthetic import make_synthetic_episodes
 from worldgen.data.video import VideoError, have_decord, read_frames, read_video
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from worldgen.cli import main as cli_main
-from worldgen.data.generate import GenConfig, ScriptedPolicy, caption, ensure_offscreen, generate, lane_changes, SCENARIOS
+from worldgen.data.generate import (SCENARIOS, GenConfig, ScriptedPolicy, caption, ensure_offscreen, generate,
+                                     lane_changes)
 from worldgen.data.video import read_video
 
 pytest.importorskip("highway_env")
@@ -133,3 +134,13 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "unknown env" in capsys.readouterr().err
     assert cli_main(["data", "driving", "--out", str(tmp_path), "--shard", "3/2"]) == 2
     assert cli_main(["data", "driving", "--out", str(tmp_path), "--size", "64by128"]) == 2
+
+
+def test_resize_is_an_exact_box_filter():
+    from PIL import Image
+
+    from worldgen.data.generate import resize
+
+    frame = np.random.default_rng(0).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    assert np.array_equal(resize(frame[:, ::-1], (64, 128)), np.asarray(Image.fromarray(frame[:, ::-1].copy()).reduce(2)))
+    assert resize(frame, (48, 100)).shape == (48, 100, 3)

@@ -8,9 +8,11 @@ race track) so that ego motion is varied. Per frame we record the ego pose (x, y
 highway-env's y axis points down the screen, so we store ``(x, -y, -heading)``), speed, the action taken at that
 frame and the controls applied after it; a plain-English caption is written from what happened.
 
-Deliberate deviations: the view is top-down and world-aligned (highway-env's renderer), not a front camera;
-a crash makes the episode restart with the next sub-seed (up to ``MAX_ATTEMPTS``; the last attempt is kept and
-its caption says so). Frames are rendered at ``RENDER_SCALE`` times the output size and box-filtered down.
+Deliberate deviations: the view is top-down and world-aligned (highway-env's renderer), not a front camera.
+The planned maneuvers pass a safety filter (``safe_meta``: no lane change into a close car, brake to keep a
+1.5 s headway) because highway-env's MDPVehicle does not avoid collisions itself; a crash still makes the episode
+restart with the next sub-seed (up to ``MAX_ATTEMPTS``; the last attempt is kept and its caption says so).
+Frames are rendered at ``RENDER_SCALE`` times the output size and box-filtered down.
 
 Each episode is written atomically and skipped when it already exists, so rerunning resumes; episode ``i`` only
 depends on ``(seed, i)``, so the output does not depend on ``--workers`` or ``--shard``.
@@ -135,14 +137,29 @@ def safe_meta(v, meta: str) -> str:
         front, rear = road.neighbour_vehicles(v, (_from, _to, target))
         if _gap(v, front) < 12.0 + 0.5 * v.speed or _gap(v, rear) < 10.0:
             return "IDLE"
-    if v.lane_index and meta not in ("LANE_LEFT", "LANE_RIGHT"):
-        front, _ = road.neighbour_vehicles(v, v.lane_index)
-        gap = _gap(v, front)
-        if front is not None and gap < 8.0 + 1.5 * v.speed and v.speed > front.speed - 0.5:
+    if meta not in ("LANE_LEFT", "LANE_RIGHT"):
+        gap, lead_speed = _ahead(v)
+        wanted = float(getattr(v, "target_speed", v.speed))
+        if gap < 8.0 + 1.5 * v.speed and min(v.speed, wanted) > lead_speed - 0.5:
             return "SLOWER"  # keep a 1.5 s headway: MDPVehicle itself would drive into a slower car ahead
-        if meta == "FASTER" and gap < 10.0 + 2.0 * v.speed:
+        if meta == "FASTER" and gap < 8.0 + 1.5 * (v.speed + 5.0):
             return "IDLE"
     return meta
+
+
+def _ahead(v, half_width: float = 2.5) -> tuple[float, float]:
+    """Distance to the nearest car in a corridor ahead of the ego car (any lane: merges, roundabouts, crossings)
+    and that car's speed along the ego heading (inf, inf when the corridor is free)."""
+    c, s_ = np.cos(v.heading), np.sin(v.heading)
+    best, lead_speed = float("inf"), float("inf")
+    for o in v.road.vehicles:
+        if o is v:
+            continue
+        dx, dy = o.position - v.position
+        fwd, lat = c * dx + s_ * dy, -s_ * dx + c * dy
+        if 0 < fwd < best and abs(lat) < half_width + 0.1 * fwd:
+            best, lead_speed = fwd, float(np.dot(o.velocity, (c, s_)))
+    return best, lead_speed
 
 
 class PursuitDriver:
@@ -176,6 +193,18 @@ class PursuitDriver:
         return np.array([np.clip(accel / 5.0, -1, 1), np.clip(steer / (np.pi / 4), -1, 1)], dtype=np.float32)
 
 
+def start_speed(v, driver: PursuitDriver | None, speeds: Sequence[float], rng: np.random.Generator) -> None:
+    """Start the ego car at a random inner target speed (highway-env starts it near the top of the range, so the
+    episodes would mostly brake behind slower traffic)."""
+    lo = 0 if speeds[0] > 0 else 1  # never start standing still
+    k = int(rng.integers(lo, max(lo + 1, len(speeds) - 1)))
+    v.speed = float(speeds[k])
+    if driver is not None:
+        driver.speed_i = k
+    elif hasattr(v, "speed_index"):
+        v.speed_index, v.target_speed = k, float(speeds[k])
+
+
 # ----------------------------------------------------------------------------------------------- one episode
 def env_config(sc: Scenario, cfg_size: Sequence[int], fps: float, frames: int, rng: np.random.Generator) -> dict:
     h, w = (int(x) * RENDER_SCALE for x in cfg_size)
@@ -188,8 +217,8 @@ def env_config(sc: Scenario, cfg_size: Sequence[int], fps: float, frames: int, r
             # of a step
             "observation": {"type": "AttributesObservation", "attributes": []}}
     if sc.env_id.startswith("highway"):
-        conf.update(lanes_count=int(rng.integers(2, 5)), vehicles_count=int(rng.integers(10, 40)),
-                    vehicles_density=float(rng.uniform(0.7, 1.8)))
+        conf.update(lanes_count=int(rng.integers(2, 5)), vehicles_count=int(rng.integers(8, 30)),
+                    vehicles_density=float(rng.uniform(0.6, 1.5)))
     conf.update(sc.extra)
     if sc.controller == "meta":
         conf["action"] = {"type": "DiscreteMetaAction", **conf.get("action", {}), "target_speeds": list(sc.target_speeds)}
@@ -214,11 +243,14 @@ def resize(frame: np.ndarray, size: Sequence[int]) -> np.ndarray:
     fh, fw = frame.shape[:2]
     if (fh, fw) == (h, w):
         return frame
-    if fh % h == 0 and fw % w == 0 and fh // h == fw // w:  # integer factor: exact box filter in numpy (~10x PIL)
+    if fh % h == 0 and fw % w == 0 and fh // h == fw // w:  # integer factor: exact box filter on strided views
         k = fh // h
-        blocks = frame.reshape(h, k, w, k, 3).astype(np.uint16).sum(axis=(1, 3))
-        return ((blocks + k * k // 2) // (k * k)).astype(np.uint8)
-    return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BOX))
+        acc = np.zeros((h, w, 3), np.uint16)
+        for dy in range(k):
+            for dx in range(k):
+                acc += frame[dy::k, dx::k]
+        return ((acc + k * k // 2) // (k * k)).astype(np.uint8)
+    return np.asarray(Image.fromarray(np.ascontiguousarray(frame)).resize((w, h), Image.Resampling.BOX))
 
 
 def ego_state(v) -> tuple[list[float], float]:
@@ -231,8 +263,8 @@ def _neighbours(env, v, radius: float = 40.0) -> int:
     return sum(1 for o in env.unwrapped.road.vehicles if o is not v and np.linalg.norm(o.position - v.position) < radius)
 
 
-def rollout(sc: Scenario, cfg: GenConfig, seed: int) -> tuple[np.ndarray, dict]:
-    """Run one attempt; returns frames ``(t, h, w, 3)`` and per-frame records."""
+def rollout(sc: Scenario, cfg: GenConfig, seed: int, stop_on_crash: bool = False) -> tuple[np.ndarray, dict]:
+    """Run one attempt; returns frames ``(t, h, w, 3)`` and per-frame records (cut short at a crash if asked)."""
     rng = np.random.default_rng(seed)
     conf = env_config(sc, cfg.size, cfg.fps, cfg.frames, rng)
     env = make_env(sc, conf)
@@ -240,16 +272,18 @@ def rollout(sc: Scenario, cfg: GenConfig, seed: int) -> tuple[np.ndarray, dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             env.reset(seed=seed)
-            return _drive(env, sc, cfg, rng, conf)
+            return _drive(env, sc, cfg, rng, conf, stop_on_crash)
     finally:
         env.close()
 
 
-def _drive(env, sc: Scenario, cfg: GenConfig, rng: np.random.Generator, conf: dict) -> tuple[np.ndarray, dict]:
+def _drive(env, sc: Scenario, cfg: GenConfig, rng: np.random.Generator, conf: dict,
+           stop_on_crash: bool) -> tuple[np.ndarray, dict]:
     u = env.unwrapped
     v = u.vehicle
     policy = ScriptedPolicy(sc.maneuvers, cfg.frames, cfg.fps, rng)
     driver = PursuitDriver(v, sc.target_speeds) if sc.controller == "pursuit" else None
+    start_speed(v, driver, sc.target_speeds, rng)
     names = getattr(u.action_type, "actions_indexes", {})
     rec = {k: [] for k in ("poses", "speed", "actions", "controls", "lanes", "neighbours")}
     frames, crashed = [], False
@@ -275,6 +309,8 @@ def _drive(env, sc: Scenario, cfg: GenConfig, rng: np.random.Generator, conf: di
         sim_s += time.perf_counter() - t0
         rec["controls"].append([float(v.action.get("acceleration", 0.0)), float(v.action.get("steering", 0.0))])
         crashed = crashed or bool(v.crashed)
+        if crashed and stop_on_crash:  # this attempt will be discarded; do not pay for the rest of it
+            break
     rec["controls"].append(rec["controls"][-1] if rec["controls"] else [0.0, 0.0])
     rec["crashed"], rec["sim_s"] = crashed, sim_s
     rec["lanes_count"] = conf.get("lanes_count")
@@ -335,11 +371,12 @@ def make_one(cfg: GenConfig, i: int) -> dict:
     sc, eid = SCENARIOS[env_id], episode_id(env_id, cfg.seed, i)
     if is_complete(cfg.out, eid):
         return {"id": eid, "frames": 0, "skipped": True, "seconds": 0.0, "sim_frames": 0, "sim_seconds": 0.0}
-    t0, sim_s = time.perf_counter(), 0.0
+    t0, sim_s, sim_frames = time.perf_counter(), 0.0, 0
     for attempt in range(MAX_ATTEMPTS):
         seed = episode_seed(cfg.seed, i, attempt)
-        frames, rec = rollout(sc, cfg, seed)
+        frames, rec = rollout(sc, cfg, seed, stop_on_crash=attempt < MAX_ATTEMPTS - 1)
         sim_s += rec["sim_s"]
+        sim_frames += len(frames)
         if not rec["crashed"]:
             break
     meta = {"fps": cfg.fps, "env_id": env_id, "seed": seed, "dataset_seed": cfg.seed, "index": i,
@@ -350,7 +387,7 @@ def make_one(cfg: GenConfig, i: int) -> dict:
     _clear_stale(cfg.out, eid)
     write_episode(cfg.out, eid, frames, meta)
     return {"id": eid, "frames": len(frames), "skipped": False, "seconds": time.perf_counter() - t0,
-            "sim_frames": (attempt + 1) * cfg.frames, "sim_seconds": sim_s}
+            "sim_frames": sim_frames, "sim_seconds": sim_s}
 
 
 def _clear_stale(out: str, eid: str) -> None:
