@@ -20,6 +20,7 @@ packages' pipelines (``demo/pipelines.py``), never Lightning.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import tempfile
@@ -297,7 +298,6 @@ def _guard(fn):
     injects its progress tracker. Messages are HTML-escaped: Gradio renders error text as HTML.
     """
     import html
-    import inspect
 
     import gradio as gr
 
@@ -414,11 +414,14 @@ def _drift_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
 
 def launch(cfg: DemoConfig, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
     """Build and start the server; returns ``(demo, app, url)``. ``block=False`` returns at once (tests)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: the demo must run offline
     demo = Demo(cfg)
     os.environ["GRADIO_TEMP_DIR"] = str(demo.uploads)  # gradio stores every upload (and its cache) here
     app = build_app(demo)
     max_mb = int(cfg.limits.max_upload_mb * 1e6)
-    _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,
-                           show_error=False, allowed_paths=[str(demo.outputs)], max_file_size=max_mb,
-                           ssr_mode=False, footer_links=["api"])
+    kwargs = dict(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,
+                  show_error=False, allowed_paths=[str(demo.outputs)], max_file_size=max_mb, ssr_mode=False,
+                  footer_links=["api"])
+    accepted = inspect.signature(app.launch).parameters  # footer_links is Gradio 6; older versions lack it
+    _, url, _ = app.launch(**{k: v for k, v in kwargs.items() if k in accepted})
     return demo, app, url

@@ -60,7 +60,7 @@ def test_ego_moves_consistently_with_speed(every_env):
     assert np.allclose(step, speed[1:] / 10.0, rtol=0.2, atol=0.3)  # distance per frame ~ speed / fps
 
 
-def test_same_seed_same_output_independent_of_shards(tmp_path):
+def test_same_seed_same_output_independent_of_shards_and_workers(tmp_path):
     full = generate(GenConfig(out=str(tmp_path / "full"), episodes=3, envs=("highway-fast-v0", "roundabout-v0"),
                               **SMALL))
     for k in range(2):
@@ -69,6 +69,12 @@ def test_same_seed_same_output_independent_of_shards(tmp_path):
     assert full["written"] == 3 and _episodes(tmp_path / "full") == _episodes(tmp_path / "sharded")
     for eid in _episodes(tmp_path / "full"):
         (fa, ma), (fb, mb) = _load(tmp_path / "full", eid), _load(tmp_path / "sharded", eid)
+        assert np.array_equal(fa, fb) and ma == mb
+    parallel = generate(GenConfig(out=str(tmp_path / "parallel"), episodes=3, workers=2,
+                                  envs=("highway-fast-v0", "roundabout-v0"), **SMALL))
+    assert parallel["written"] == 3
+    for eid in _episodes(tmp_path / "full"):
+        (fa, ma), (fb, mb) = _load(tmp_path / "full", eid), _load(tmp_path / "parallel", eid)
         assert np.array_equal(fa, fb) and ma == mb
     other = generate(GenConfig(out=str(tmp_path / "other"), episodes=1, seed=1, envs=("highway-fast-v0",), **SMALL))
     assert other["written"] == 1 and _episodes(tmp_path / "other") == ["highway-fast-s1-00000"]

@@ -31,3 +31,22 @@ def test_page_generates_a_video(server, tmp_path):
         assert (tmp_path / "demo.png").stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_page_shows_a_refused_request_as_a_message(server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chromium(tmp_path / "profile")
+    try:
+        driver.get(server[1])
+        wait = WebDriverWait(driver, 60)
+        wait.until(EC.element_to_be_clickable((By.ID, "drive-generate")))
+        next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role='tab']") if b.text == "Drift").click()
+        wait.until(EC.element_to_be_clickable((By.ID, "drift-generate"))).click()
+        wait.until(lambda d: "pick generated videos or upload mp4 files first" in d.find_element(By.TAG_NAME, "body").text)
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "Traceback" not in body and 'File "' not in body
+    finally:
+        driver.quit()

@@ -61,12 +61,14 @@ def heldout_clips(data_root: str, train_cfg: dict, horizon: int, size, hop: int 
     return frames, [it["caption"] for it in items], [f"{it['episode']}@{it['start']}" for it in items]
 
 
-def real_reference(data_root: str, size, n_frames: int = 16) -> np.ndarray:
-    """All non-overlapping 16-frame clips of the dataset, resized like the model's frames, uint8 (b t h w c)."""
+def real_reference(data_root: str, size, n_frames: int = 16, max_clips: int = 96) -> np.ndarray:
+    """Up to ``max_clips`` non-overlapping 16-frame clips of the dataset (evenly spread), resized like the model's
+    frames, uint8 (b t h w c)."""
     from worldgen.data.clips import VideoClipDataset
 
     ds = VideoClipDataset(data_root, clip_len=n_frames, stride=1)
-    clips = torch.stack([resize_frames(ds[i]["frames"][None], size)[0] for i in range(len(ds))])
+    pick = np.unique(np.linspace(0, len(ds) - 1, min(max_clips, len(ds))).round().astype(int))
+    clips = torch.stack([resize_frames(ds[int(i)]["frames"][None], size)[0] for i in pick])
     return to_uint8(clips)
 
 
@@ -76,9 +78,9 @@ def window_mse(fake: torch.Tensor, real: torch.Tensor, window: int) -> list[floa
 
 
 def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: GenerateOptions, window: int = 16,
-                   fvd_size: int = 112, real_ref: np.ndarray | None = None) -> dict:
+                   fvd_size: int = 112, real_ref: np.ndarray | None = None, hop: int = 16) -> dict:
     model, train_cfg = load_checkpoint(ckpt)
-    real, captions, episodes = heldout_clips(data_root, train_cfg, horizon, model.cfg.frame_size)
+    real, captions, episodes = heldout_clips(data_root, train_cfg, horizon, model.cfg.frame_size, hop)
     enc = CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim), model.cfg.max_text_tokens)
     tokens, mask = enc(captions)
     t0 = time.time()
@@ -97,14 +99,15 @@ def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: Gen
 
 
 def main(ckpts: dict, data_root: str, out: str, horizon: int = 64, opts: GenerateOptions | None = None,
-         fvd: bool = True, fvd_size: int = 112) -> dict:
+         fvd: bool = True, fvd_size: int = 112, hop: int = 16, ref_clips: int = 96) -> dict:
     from worldgen.io import write_json
 
     opts = opts or GenerateOptions(sampler="euler", steps=6, cfg_text=1.0)
     size = load_checkpoint(next(iter(ckpts.values())))[0].cfg.frame_size
-    ref = real_reference(data_root, size) if fvd else None
-    results = {"options": vars(opts), "data": data_root, "fvd_detector": f"random I3D, seed 0, {fvd_size}px",
-               "models": [evaluate_model(n, c, data_root, horizon, opts, fvd_size=fvd_size, real_ref=ref)
+    ref = real_reference(data_root, size, max_clips=ref_clips) if fvd else None
+    results = {"options": vars(opts), "data": data_root, "start_hop": hop, "real_reference_clips": ref_clips,
+               "fvd_detector": f"random I3D, seed 0, {fvd_size}px",
+               "models": [evaluate_model(n, c, data_root, horizon, opts, fvd_size=fvd_size, real_ref=ref, hop=hop)
                           for n, c in ckpts.items()]}
     write_json(out, results)
     return results
@@ -122,11 +125,13 @@ def _cli(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--no-fvd", action="store_true")
     p.add_argument("--fvd-size", type=int, default=112)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--hop", type=int, default=16, help="frames between rollout start points in a held-out episode")
+    p.add_argument("--ref-clips", type=int, default=96, help="real 16-frame reference clips for FVD")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     ckpts = dict(item.split("=", 1) for item in a.ckpt)
     opts = GenerateOptions(sampler=a.sampler, steps=a.steps, cfg_text=1.0, seed=a.seed)
-    res = main(ckpts, a.data, a.out, a.horizon, opts, not a.no_fvd, a.fvd_size)
+    res = main(ckpts, a.data, a.out, a.horizon, opts, not a.no_fvd, a.fvd_size, a.hop, a.ref_clips)
     print(json.dumps([{k: m[k] for k in ("name", "mse_per_window") + (("fvd_per_window",) if not a.no_fvd else ())}
                       for m in res["models"]], indent=1))
     return 0

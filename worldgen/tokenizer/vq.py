@@ -54,6 +54,9 @@ class VQConfig:
     restart_every: int = 100  # training steps between dead-code checks
     dead_threshold: float = 0.03  # EMA of assignments per step below which a code counts as dead
     usage_decay: float = 0.99  # EMA decay of per-code assignment counts (per training step)
+    restart_by_error: bool = True  # restart onto batch latents drawn in proportion to their quantisation error
+    entropy_weight: float = 0.0  # weight of the codebook entropy penalty (0 = off, the paper's setting)
+    entropy_temperature: float = 0.01  # temperature of the soft assignments softmax(cos / T) in that penalty
 
 
 class VectorQuantizer(nn.Module):
@@ -86,9 +89,22 @@ class VectorQuantizer(nn.Module):
         zq = self.embed(codes)
         loss = F.mse_loss(zq, z.detach()) + self.cfg.beta * F.mse_loss(z, zq.detach())
         counts = torch.bincount(codes, minlength=self.cfg.codebook_size).float()
+        logs = {}
+        if self.cfg.entropy_weight > 0 and self.training:
+            ent = self.entropy_penalty(z)
+            loss = loss + self.cfg.entropy_weight * ent
+            logs["entropy_penalty"] = ent.detach()
         if self.training:
             self._track_and_restart(z.detach(), counts)
-        return z + (zq - z).detach(), codes, loss, self.usage_logs(counts)
+        return z + (zq - z).detach(), codes, loss, {**self.usage_logs(counts), **logs}
+
+    def entropy_penalty(self, z: torch.Tensor) -> torch.Tensor:
+        """H(per-latent soft assignment) - H(batch-mean assignment) (MaskGIT/MAGVIT-v2 style): confident
+        assignments, spread over the whole codebook."""
+        p = torch.softmax(z.float() @ self.embeddings().float().t() / self.cfg.entropy_temperature, dim=-1)
+        per_latent = -(p * p.clamp_min(1e-12).log()).sum(-1).mean()
+        mean = p.mean(0)
+        return per_latent + (mean * mean.clamp_min(1e-12).log()).sum()
 
     def usage_logs(self, counts: torch.Tensor) -> dict:
         p = counts / counts.sum().clamp_min(1)
@@ -113,13 +129,21 @@ class VectorQuantizer(nn.Module):
         dead = (self.usage < self.cfg.dead_threshold).nonzero().squeeze(1)
         n = len(dead)
         if n:
-            pick = torch.randint(len(z), (n,), device=z.device)
+            pick = self._restart_targets(z, n)
             noise = 0.01 * torch.randn(n, z.shape[1], device=z.device, dtype=z.dtype)
             self.codebook.data[dead] = F.normalize(z[pick] + noise, dim=-1).to(self.codebook.dtype)
             self.usage[dead] = self.usage.mean().clamp_min(self.cfg.dead_threshold * 10)
             self.restarted += n
         self._sync_from_rank0()
         return n
+
+    def _restart_targets(self, z: torch.Tensor, n: int) -> torch.Tensor:
+        """Rows of ``z`` to restart onto: uniform, or (default) in proportion to their quantisation error, so
+        rare latents that the live codes serve badly (lane markings, cars) get codes before the common ones."""
+        if not self.cfg.restart_by_error:
+            return torch.randint(len(z), (n,), device=z.device)
+        err = (1 - (z.float() @ self.embeddings().float().t()).max(-1).values).clamp_min(1e-6)
+        return torch.multinomial(err, n, replacement=n > len(z))
 
     def _sync_from_rank0(self) -> None:
         import torch.distributed as dist
