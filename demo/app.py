@@ -344,7 +344,8 @@ def _driving_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             context = gr.Dropdown(labels, value=labels[0], label="starting context")
-            upload = gr.File(label=f"or upload a short mp4 (≤ {L.max_upload_frames} frames, ≤ {L.max_upload_mb:g} MB)",
+            limit = f"≤ {L.max_upload_frames} frames, ≤ {L.max_upload_mb:g} MB"
+            upload = gr.File(label=f"or upload a short mp4 ({limit})",
                              file_types=[".mp4"], type="filepath", height=110)
             preset = gr.Dropdown(list(P.PRESETS), value="keep lane", label="ego plan")
             speed = gr.Slider(0, L.max_speed, value=20, step=0.5, label="speed for presets (m/s)")

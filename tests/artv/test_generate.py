@@ -95,7 +95,8 @@ def test_cli_multi_prompt_and_image(trained, tmp_path, capsys):
 
     out = tmp_path / "multi.mp4"
     rc = cli(["generate", "artv", "--ckpt", str(trained), "--prompt", "ego drives straight", "--prompt",
-              "ego changes lane", "--switch-at", "3", "--frames", "6", "--steps", "2", "--out", str(out), "--seed", "1"])
+              "ego changes lane", "--switch-at", "3", "--frames", "6", "--steps", "2", "--out", str(out),
+              "--seed", "1"])
     assert rc == 0 and read_video(out).shape == (6, 16, 32, 3)
     resolved = (tmp_path / "multi.yaml").read_text()
     assert "ego changes lane" in resolved and "switch_at" in resolved and "steps: 2" in resolved

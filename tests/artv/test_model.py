@@ -133,7 +133,9 @@ def test_loss_trains_on_a_fixed_batch():
     frames = torch.rand(2, 3, 4, H, W, generator=g) * 2 - 1
     tokens, mask = torch.randn(2, 6, 16, generator=g), torch.ones(2, 6, dtype=torch.bool)
     lc = ARTVLossConfig(pairs_per_clip=2)
-    evaluate = lambda: artv_loss(model, frames, tokens, mask, lc, torch.Generator().manual_seed(5))[0].item()  # noqa: E731
+
+    def evaluate():
+        return artv_loss(model, frames, tokens, mask, lc, torch.Generator().manual_seed(5))[0].item()
     before = evaluate()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     for i in range(30):

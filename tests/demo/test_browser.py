@@ -45,7 +45,8 @@ def test_page_shows_a_refused_request_as_a_message(server, tmp_path):
         wait.until(EC.element_to_be_clickable((By.ID, "drive-generate")))
         next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role='tab']") if b.text == "Drift").click()
         wait.until(EC.element_to_be_clickable((By.ID, "drift-generate"))).click()
-        wait.until(lambda d: "pick generated videos or upload mp4 files first" in d.find_element(By.TAG_NAME, "body").text)
+        message = "pick generated videos or upload mp4 files first"
+        wait.until(lambda d: message in d.find_element(By.TAG_NAME, "body").text)
         body = driver.find_element(By.TAG_NAME, "body").text
         assert "Traceback" not in body and 'File "' not in body
     finally:

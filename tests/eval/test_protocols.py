@@ -66,6 +66,17 @@ def test_seeds_choose_offsets_deterministically(detector):
     assert a["fvd_std"] == pytest.approx(np.std(a["fvd_per_seed"], ddof=1))
 
 
+def test_seed_independent_features_are_extracted_once(detector, monkeypatch):
+    real, fake = moving_videos(2, 16, 0), moving_videos(2, 32, 1)
+    clips, forward = [], detector.forward
+    monkeypatch.setattr(detector, "forward", lambda x: clips.append(len(x)) or forward(x))
+    res = evaluate(real, fake, "drift", detector, seeds=(0, 1, 2), options=Options(progress=False))
+    assert [r["n_fake_clips"] for r in res["runs"]] == [4, 4, 4]
+    assert sum(clips) == 3 * 2 + 4  # the real reference per seed; the generated windows once
+    alone = evaluate(real, fake, "drift", detector, seeds=(1,), options=Options(progress=False))
+    assert alone["runs"][0]["values"] == pytest.approx(res["runs"][1]["values"], rel=1e-9)
+
+
 def test_short_videos_raise_clear_errors(detector):
     with pytest.raises(ValueError, match=r"fake\[1\]: 12 frames, but protocol fvd16 needs clips spanning 16"):
         evaluate(moving_videos(2, 16, 0), [random_videos(1, 16, 1)[0], random_videos(1, 12, 1)[0]], "fvd16",

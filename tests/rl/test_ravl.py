@@ -99,3 +99,22 @@ def test_cli_train_and_edge_of_reach(tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["variant"] for r in rows} == {"base", "base_oracle", "ravl"}
     assert main(["ravl", "edge-of-reach", "--out", str(out), "--variants", "nope"]) == 2
+    (out / "edge_of_reach.png").unlink()
+    assert main(["ravl", "edge-of-reach", "--out", str(out), "--replot"]) == 0
+    assert (out / "edge_of_reach.png").is_file() and (out / "summary.json").is_file()
+    assert main(["ravl", "edge-of-reach", "--out", str(tmp_path / "none"), "--replot"]) == 2
+
+
+def test_summary_flags_impossible_q_values_as_divergence():
+    from worldgen.rl.ravl_cli import summarize
+
+    def row(v, epoch, q, div=0):
+        return {"variant": v, "seed": 0, "epoch": epoch, "step": epoch * 10, "q_mean": q, "q_edge_mean": q,
+                "diverged": div, "v_true": -1.0, "v_true_edge": -1.0, "return": -5.0, "normalized_score": 50.0}
+    s = summarize([row("base", 1, -2.0), row("base", 2, 3.0), row("base", 3, -1.5),
+                   row("ravl", 1, -2.0), row("ravl", 2, -1.2)])
+    assert s["base_seed0"]["impossible_q"] and s["base_seed0"]["peak_q_mean"] == 3.0
+    assert not s["base_seed0"]["diverged"]
+    assert not s["ravl_seed0"]["impossible_q"]
+    s = summarize([row("base", 1, -2.0), row("base", 2, float("inf"), div=1)])
+    assert s["base_seed0"]["diverged"]

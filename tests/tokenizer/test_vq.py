@@ -176,3 +176,32 @@ def test_tiny_model_overfits_a_batch(tiny_cfg, video):
     tok.eval()
     final = float(psnr(tok.decode(tok.encode(x)), x))
     assert final > history[0] + 3.0, (history[0], final)
+
+
+def test_restart_by_error_targets_badly_served_latents(tiny_cfg):
+    torch.manual_seed(0)
+    q = VectorQuantizer(tiny_cfg(codebook_size=4, restart_by_error=True)).train()
+    e = F.normalize(q.codebook, dim=-1).detach()
+    far = -e[0:1]  # opposite to code 0; make it far from every code by moving codes 1..3 onto code 0
+    with torch.no_grad():
+        q.codebook[1:] = q.codebook[0:1]
+    z = torch.cat([e[0:1].repeat(200, 1), far])  # 200 latents served perfectly, 1 served terribly
+    q.usage[:] = 1.0
+    q.usage[1:] = 0.0  # codes 1..3 are dead
+    assert q.restart_dead_codes(z) == 3
+    new = F.normalize(q.codebook[1:], dim=-1).detach()
+    assert (new @ far[0] > 0.99).sum() >= 1, "the worst-served latent must receive a code"
+
+
+def test_entropy_penalty_prefers_spread_confident_assignments(tiny_cfg):
+    torch.manual_seed(0)
+    q = VectorQuantizer(tiny_cfg(codebook_size=16, entropy_weight=0.1)).train()
+    e = F.normalize(q.codebook, dim=-1).detach()
+    spread = e
+    collapsed = F.normalize(e[0:1] + 0.2 * torch.randn(16, 8), dim=-1)  # all latents around code 0
+    assert float(q.entropy_penalty(spread)) < float(q.entropy_penalty(collapsed)) - 1.0
+    z = collapsed.clone().requires_grad_(True)
+    _, _, loss, logs = q(z)
+    assert "entropy_penalty" in logs
+    loss.backward()
+    assert z.grad.abs().sum() > 0, "the penalty must push the encoder's latents apart"

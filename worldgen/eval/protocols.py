@@ -268,15 +268,29 @@ def _as_detector(detector, size: int, detector_seed: int, device: str) -> Detect
     return load_detector(str(detector), size=size, seed=detector_seed, device=device)
 
 
+def seed_independent(protocol: Protocol, opts: Options, side: int) -> bool:
+    """Clips no seed chooses (blocks, generated drift/prefix windows, clips at frame 0): extracted once, reused."""
+    return protocol.kind == "blocks" or (protocol.kind == "windows" and side == 1) or opts.offsets == "start"
+
+
 def run_once(detector: Detector, real: VideoSet, fake: VideoSet, protocol: Protocol, opts: Options,
-             seed: int) -> dict:
-    """One seeded evaluation: extract both sides, score, and record offsets and timings."""
-    r = extract(detector, real, protocol, clip_plan(protocol, opts, seed, 0), opts, desc="real")
-    f = extract(detector, fake, protocol, clip_plan(protocol, opts, seed, 1), opts, desc="fake")
+             seed: int, cache: dict | None = None) -> dict:
+    """One seeded evaluation: extract both sides (reusing seed-independent features from ``cache``), score, and
+    record offsets and the time actually spent."""
+    cache = {} if cache is None else cache
+    sides, spent = [], [0.0, 0.0]
+    for side, videos, desc in ((0, real, "real"), (1, fake, "fake")):
+        reuse = seed_independent(protocol, opts, side)
+        if not (reuse and side in cache):
+            ext = extract(detector, videos, protocol, clip_plan(protocol, opts, seed, side), opts, desc=desc)
+            spent = [spent[0] + ext.detector_s, spent[1] + ext.total_s]
+            cache.update({side: ext} if reuse else {})
+        sides.append(cache.get(side) if reuse else ext)
+    r, f = sides
     caught: list = []
     run = {"seed": seed, **score(protocol, r, f, len(real), len(fake), caught)}
     run.update(real_offsets=r.offsets, fake_offsets=f.offsets, n_real_clips=r.n_clips, n_fake_clips=f.n_clips,
-               detector_s=r.detector_s + f.detector_s, total_s=r.total_s + f.total_s)
+               detector_s=spent[0], total_s=spent[1])
     run["_side"] = {"real": r, "fake": f}
     return run | {"warnings": sorted(set(caught))}
 
@@ -337,7 +351,8 @@ def evaluate(real, fake, protocol: str = "fvd16", detector="random", seeds: Iter
     real_set = VideoSet.from_any(real, opts.n_real, input_range, "real")
     fake_set = VideoSet.from_any(fake, opts.n_fake, input_range, "fake")
     seeds = [int(s) for s in seeds] or [0]
-    runs = [run_once(det, real_set, fake_set, proto, opts, s) for s in seeds]
+    cache: dict = {}
+    runs = [run_once(det, real_set, fake_set, proto, opts, s, cache) for s in seeds]
     result = summarise(proto, opts, det, runs, real_set, fake_set)
     for w in result["warnings"]:
         warnings.warn(w, stacklevel=2)

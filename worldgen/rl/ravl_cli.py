@@ -91,6 +91,27 @@ def edge_of_reach(
     return summary
 
 
+def replot(out: str | Path) -> dict:
+    """Re-read ``out/edge_of_reach.csv`` and rewrite the PNG and ``summary.json`` without training."""
+    path = Path(out) / "edge_of_reach.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no edge-of-reach results to replot")
+    with open(path, newline="") as f:
+        rows = [{k: _parse(k, v) for k, v in r.items()} for r in csv.DictReader(f)]
+    plot_edge_of_reach(rows, Path(out) / "edge_of_reach.png")
+    summary = summarize(rows)
+    write_json(Path(out) / "summary.json", summary)
+    return summary
+
+
+def _parse(key: str, value: str):
+    if key == "variant":
+        return value
+    if value == "":
+        return None
+    return int(value) if key in ("seed", "epoch", "step", "diverged") else float(value)
+
+
 def _write_rows(path: Path, rows: list[dict]) -> None:
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
@@ -102,20 +123,23 @@ def _write_rows(path: Path, rows: list[dict]) -> None:
 def summarize(rows: list[dict]) -> dict:
     """Per variant and seed: final and peak Q (trained and edge states), true values, return, divergence verdict.
 
-    Every reward of the point mass is negative, so any Q-value above 0 is an overestimation no policy can realise;
-    a run "diverged" when its Q-values at trained-on states exceed 0 or it hit the |Q| stop threshold.
+    Every reward of the point mass is negative, so any Q-value above 0 is an overestimation no policy can realise:
+    ``impossible_q`` says the mean Q at trained-on or edge-of-reach states exceeded 0 at some epoch; ``diverged``
+    says Q became non-finite or passed the config's ``stop_if_q_above``.
     """
     out: dict = {}
     for key in dict.fromkeys((r["variant"], r["seed"]) for r in rows):
         runs = [r for r in rows if (r["variant"], r["seed"]) == key]
         last = runs[-1]
         peak_q = max(r["q_mean"] for r in runs)
+        peak_edge = max(r["q_edge_mean"] for r in runs)
         out[f"{key[0]}_seed{key[1]}"] = {
             "epochs": last["epoch"], "steps": last["step"], "final_q_mean": last["q_mean"],
-            "final_q_edge_mean": last["q_edge_mean"], "peak_q_mean": peak_q,
+            "final_q_edge_mean": last["q_edge_mean"], "peak_q_mean": peak_q, "peak_q_edge_mean": peak_edge,
             "final_v_true": last.get("v_true"), "final_v_true_edge": last.get("v_true_edge"),
             "final_return": last.get("return"), "final_normalized_score": last.get("normalized_score"),
-            "diverged": bool(last["diverged"] or not math.isfinite(peak_q) or peak_q > 0.0),
+            "impossible_q": bool(not math.isfinite(peak_q) or peak_q > 0.0 or peak_edge > 0.0),
+            "diverged": bool(last["diverged"] or not math.isfinite(peak_q)),
         }
     return out
 
@@ -156,18 +180,23 @@ def configure_edge(parser: argparse.ArgumentParser):
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list from {list(VARIANTS)}")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per variant (0..N-1)")
     parser.add_argument("--workers", type=int, default=3, help="parallel processes")
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG/summary from the existing CSV")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every variant, e.g. epochs=4")
 
     def handler(args: argparse.Namespace) -> int:
-        summary = edge_of_reach(args.out, args.config, args.overrides, args.variants.split(","),
-                                list(range(args.seeds)), args.workers)
+        if args.replot:
+            summary = replot(args.out)
+        else:
+            summary = edge_of_reach(args.out, args.config, args.overrides, args.variants.split(","),
+                                    list(range(args.seeds)), args.workers)
         for name, s in summary.items():
             print(f"{name:>20}: final Q {s['final_q_mean']:.3g} (true {s['final_v_true']:.3g}), "
                   f"edge Q {s['final_q_edge_mean']:.3g} (true {s['final_v_true_edge']:.3g}), "
-                  f"return {s['final_return']}, diverged={s['diverged']}")
+                  f"peak Q {s['peak_q_mean']:.3g} / edge {s['peak_q_edge_mean']:.3g}, return {s['final_return']:.3g}, "
+                  f"Q>0 (impossible) seen={s['impossible_q']}, diverged={s['diverged']}")
         print(f"wrote {Path(args.out) / 'edge_of_reach.png'} and edge_of_reach.csv")
         return 0
     return handler
 
 
-__all__ = ["configure_train", "configure_edge", "edge_of_reach", "train_main", "summarize", "VARIANTS"]
+__all__ = ["configure_train", "configure_edge", "edge_of_reach", "replot", "train_main", "summarize", "VARIANTS"]

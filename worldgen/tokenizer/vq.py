@@ -12,8 +12,11 @@ plus a causal temporal + a spatial attention block after the encoder and before 
 Deliberate choices where the paper is silent or where we deviate:
 - Dead codes are restarted (Dhariwal et al., 2020, Jukebox; Zeghidour et al., 2021): an EMA of each code's
   assignment count is kept; every ``restart_every`` training steps codes whose EMA count fell below
-  ``dead_threshold`` are moved onto randomly chosen encoder outputs of the current batch. Under DDP rank 0's codebook
+  ``dead_threshold`` are moved onto encoder outputs of the current batch, drawn in proportion to their quantisation
+  error (``restart_by_error``; uniform otherwise), so rare content gets codes first. Under DDP rank 0's codebook
   is broadcast after a restart so replicas stay identical.
+- Optional entropy penalty (``entropy_weight``, off by default; MaskGIT / MAGVIT-v2 style): the entropy of each
+  latent's soft assignment minus the entropy of the batch-mean assignment, against codebook collapse.
 - Time positions are encoded by an ALiBi distance bias inside the windowed causal temporal attention (see
   ``modules.py``); hence ``encode``/``decode`` of frame t depend only on frames t - context_frames .. t, and
   ``encode(x, past=...)`` / ``decode(codes, past=...)`` reproduce a whole-clip pass frame by frame.
