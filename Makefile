@@ -9,7 +9,7 @@ export SDL_VIDEODRIVER ?= offscreen
 export HF_HUB_OFFLINE ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: install test demo quickstart clean-venv
+.PHONY: install browser test demo quickstart clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: install
+browser:
+	bash tools/install_browser.sh
+
+test: install browser
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - failing"; exit 1; fi; exit $$rc
 

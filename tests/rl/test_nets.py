@@ -1,5 +1,4 @@
 """Ensemble layer, actors and the vectorised critic (worldgen/rl/nets.py)."""
-import math
 
 import numpy as np
 import pytest

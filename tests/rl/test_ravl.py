@@ -118,3 +118,24 @@ def test_summary_flags_impossible_q_values_as_divergence():
     assert not s["ravl_seed0"]["impossible_q"]
     s = summarize([row("base", 1, -2.0), row("base", 2, float("inf"), div=1)])
     assert s["base_seed0"]["diverged"]
+
+
+def test_mujoco_true_dynamics_matches_the_simulator():
+    import gymnasium as gym
+
+    from worldgen.rl.ravl import MujocoTrueDynamics
+
+    env, rng = gym.make("Hopper-v5"), np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    states, actions, nexts, rewards = [], [], [], []
+    for _ in range(8):
+        a = rng.uniform(-0.5, 0.5, 3).astype(np.float32)
+        nxt, r, term, _, _ = env.step(a)
+        states.append(obs), actions.append(a), nexts.append(nxt), rewards.append(r)
+        obs = nxt
+        if term:
+            break
+    model = MujocoTrueDynamics("Hopper-v5")
+    pred, rew, done = model.step(np.asarray(states, np.float32), np.asarray(actions))
+    np.testing.assert_allclose(pred, np.asarray(nexts), atol=1e-4)
+    np.testing.assert_allclose(rew, np.asarray(rewards), atol=1e-3)

@@ -26,7 +26,6 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 from tqdm import tqdm
 

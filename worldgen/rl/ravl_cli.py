@@ -178,7 +178,8 @@ def configure_edge(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, help="output folder (CSV, PNG, summary.json, per-run folders)")
     parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="base point-mass config")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list from {list(VARIANTS)}")
-    parser.add_argument("--seeds", type=int, default=1, help="seeds per variant (0..N-1)")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds per variant")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--workers", type=int, default=3, help="parallel processes")
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG/summary from the existing CSV")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every variant, e.g. epochs=4")
@@ -188,7 +189,7 @@ def configure_edge(parser: argparse.ArgumentParser):
             summary = replot(args.out)
         else:
             summary = edge_of_reach(args.out, args.config, args.overrides, args.variants.split(","),
-                                    list(range(args.seeds)), args.workers)
+                                    list(range(args.first_seed, args.first_seed + args.seeds)), args.workers)
         for name, s in summary.items():
             print(f"{name:>20}: final Q {s['final_q_mean']:.3g} (true {s['final_v_true']:.3g}), "
                   f"edge Q {s['final_q_edge_mean']:.3g} (true {s['final_v_true_edge']:.3g}), "
