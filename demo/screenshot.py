@@ -34,18 +34,24 @@ def chromium(profile: str | Path, size=(1400, 1000)):
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
-def open_and_generate(driver, url: str, timeout: float = 300) -> dict:
-    """Open the demo, click Generate (Driving tab), wait for the ``<video>``; returns its src and the status text."""
+TABS = {"drive": ("Driving", "drive"), "t2v": ("Text to video", "t2v")}  # --tab -> (tab label, element id prefix)
+
+
+def open_and_generate(driver, url: str, timeout: float = 300, tab: str = "drive") -> dict:
+    """Open the demo, click Generate on ``tab`` (drive | t2v), wait for its ``<video>``; returns src and status."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
 
+    label, key = TABS[tab]
     driver.get(url)
     wait = WebDriverWait(driver, timeout)
-    wait.until(EC.element_to_be_clickable((By.ID, "drive-generate"))).click()
-    video = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#drive-video video")))
-    wait.until(lambda d: "done:" in d.find_element(By.ID, "drive-status").text)
-    return {"src": video.get_attribute("src"), "status": driver.find_element(By.ID, "drive-status").text,
+    wait.until(EC.element_to_be_clickable((By.ID, "drive-generate")))
+    next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role='tab']") if b.text == label).click()
+    wait.until(EC.element_to_be_clickable((By.ID, f"{key}-generate"))).click()
+    video = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#{key}-video video")))
+    wait.until(lambda d: "done:" in d.find_element(By.ID, f"{key}-status").text)
+    return {"src": video.get_attribute("src"), "status": driver.find_element(By.ID, f"{key}-status").text,
             "title": driver.title, "page": driver.page_source}
 
 
@@ -61,7 +67,7 @@ def _serve_and_shoot(args: argparse.Namespace) -> int:
     demo, app, url = launch(DemoConfig(checkpoints=args.checkpoints, devices="cpu", default_horizon=args.horizon),
                             port=port, block=False)
     try:
-        return main(["--url", url, "--out", args.out, "--height", str(args.height)])
+        return main(["--url", url, "--out", args.out, "--height", str(args.height), "--tab", args.tab])
     finally:
         app.close()
         demo.pool.close()
@@ -74,13 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--checkpoints", help="start a demo on these checkpoints (CPU, free port) instead of --url")
     parser.add_argument("--horizon", type=int, default=64, help="default horizon of the started demo")
+    parser.add_argument("--tab", choices=sorted(TABS), default="drive", help="which tab to generate on")
     args = parser.parse_args(argv)
     if args.checkpoints:
         return _serve_and_shoot(args)
     with tempfile.TemporaryDirectory() as profile:
         driver = chromium(profile, (1400, args.height))
         try:
-            info = open_and_generate(driver, args.url)
+            info = open_and_generate(driver, args.url, tab=args.tab)
             driver.execute_script("window.scrollTo(0, 0)")
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(args.out)

@@ -102,7 +102,7 @@ def test_evaluate_reports_psnr_and_usage(tmp_path, dataset, tiny_cfg, capsys):
     tok_dir = _save_tokenizer(tmp_path / "tok", tiny_cfg(), seed=0)
     res = evaluate(tok_dir, dataset, split="all", image=tmp_path / "sheet.png", progress=False)
     assert res["episodes"] == 3 and res["frames"] == 19 and 0 < res["codes_used"] <= 64
-    assert np.isfinite(res["psnr_db"]) and res["psnr_db"] > 0
+    assert np.isfinite(res["psnr_db"]) and res["psnr_db"] > 0 and res["psnr_db_mean_colour_baseline"] > 0
     assert (tmp_path / "sheet.png").stat().st_size > 0
     assert main(["--tokenizer", str(tok_dir), "--data", str(dataset)]) == 0
     out = json.loads(capsys.readouterr().out)

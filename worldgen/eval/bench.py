@@ -38,6 +38,10 @@ def configure_cli(parser: argparse.ArgumentParser) -> Callable:
     return lambda args: main(vars(args))
 
 
+DEFAULTS = {"n": 8, "frames": 16, "height": 64, "width": 128, "size": 224, "detector": "random", "batch_size": 8,
+            "device": "cpu", "repeats": 2, "out": None}
+
+
 def _setup(cfg: dict):
     from worldgen.eval.detectors import load_detector
     from worldgen.eval.protocols import Options, get_protocol
@@ -121,6 +125,7 @@ def main(cfg: dict) -> dict:
     from worldgen.data.synthetic import make_synthetic_episodes
     from worldgen.io import write_json
 
+    cfg = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}  # argparse extras (the handler itself) do not pickle
     if cfg["n"] < 1 or cfg["frames"] < 16:
         raise ValueError("bench fvd: need --n >= 1 and --frames >= 16")
     with tempfile.TemporaryDirectory(prefix="worldgen-bench-fvd-") as tmp:

@@ -11,5 +11,5 @@ TASKS = {
     "drivingworld": "worldgen.lit.worldmodel",  # DrivingWorld spatial-temporal GPT
     "artv": "worldgen.lit.artv",  # ART-V masked-diffusion frame generator
     "pgd": "worldgen.lit.pgd",  # policy-guided trajectory diffusion
-    "agent": "worldgen.lit.agents",  # offline-RL agents (TD3+BC, IQL) on real / unguided / PGD data
+    "agent": "worldgen.lit.agents",  # offline-RL agents (TD3+BC, IQL, SAC-N) on real / unguided / PGD data
 }

@@ -14,7 +14,8 @@ D4RL's reference returns, or the dataset's self-calibrated ones). ``export`` wri
 ``worldgen.rl.policy.load_policy`` and so usable as a guidance target) and ``eval.json``.
 
 The data loader only paces the loop (it yields step numbers); minibatches are drawn from the in-memory buffers with
-a seeded generator, because the synthetic buffer is replaced during training.
+a seeded generator, because the synthetic buffer is replaced during training. Known limit: ``trainer.resume`` restores
+the networks and optimisers, but the step stream, the batch generator and the synthetic set restart from scratch.
 """
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ class AgentModule(L.LightningModule):
     # ---------------------------------------------------------------------------------------------- data
     def _load_diffusion(self):
         if self.diffusion is None:
-            from worldgen.lit.pgd import load_pgd
+            from worldgen.rl.pgd import load_trajectory_model as load_pgd
 
             if not self.cfg.data.diffusion_ckpt:
                 raise ValueError(f"data.mode={self.cfg.data.mode} needs data.diffusion_ckpt")

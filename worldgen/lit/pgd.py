@@ -2,8 +2,9 @@
 
 The LightningModule is thin: it calls ``TrajectoryDiffusion.loss`` (EDM, ``worldgen.diffusion``), steps Adam with
 linear warm-up (10% of the steps, from 0.1 lr as in the PGD code) then cosine decay, and updates the EMA weights every
-``model.ema_every`` steps. ``export`` writes ``pgd.json`` (sizes, source dataset, its reference returns) beside the
-weights so ``worldgen pgd sample --ckpt DIR`` can rebuild the model.
+``model.ema_every`` steps. ``export`` writes ``pgd.json`` (model config, sizes, source dataset, its reference returns)
+beside the weights so ``worldgen.rl.pgd.load_trajectory_model(DIR)`` (``worldgen pgd sample --ckpt DIR``) can rebuild
+the model without Lightning.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from torch.utils.data import TensorDataset
 
 from worldgen.config import ExperimentConfig
 from worldgen.data.offline_rl import load_dataset
-from worldgen.rl.pgd import Normalizer, PGDModelConfig, TrajectoryDiffusion, make_windows
+from worldgen.rl.pgd import Normalizer, PGDModelConfig, TrajectoryDiffusion, load_trajectory_model, make_windows
 
 
 @dataclass
@@ -107,6 +108,7 @@ def build(cfg: Config):
 
 
 def export(cfg: Config, module: PGDModule, out_dir) -> None:
+    from worldgen.config import to_dict
     from worldgen.io import write_json
 
     ds = _source(cfg)
@@ -115,24 +117,11 @@ def export(cfg: Config, module: PGDModule, out_dir) -> None:
         "obs_dim": module.model.obs_dim, "act_dim": module.model.act_dim, "horizon": cfg.model.horizon,
         "dataset": cfg.data.path, "env_id": m.get("env_id", cfg.data.env_id),
         "ref_min_score": m.get("ref_min_score"), "ref_max_score": m.get("ref_max_score"),
-        "source_kind": m.get("kind"),
+        "source_kind": m.get("kind"), "model": to_dict(cfg.model),
     })
 
 
-def load_pgd(ckpt_dir: str | Path, device: str = "cpu") -> tuple[TrajectoryDiffusion, dict]:
-    """Rebuild a trained model from ``worldgen train`` output (config.yaml + model.safetensors + pgd.json)."""
-    from worldgen import config as C
-    from worldgen.io import load_weights, read_json
-
-    d = Path(ckpt_dir)
-    for name in ("config.yaml", "model.safetensors", "pgd.json"):
-        if not (d / name).is_file():
-            raise FileNotFoundError(f"{d}: missing {name} (expected the out_dir of `worldgen pgd train`)")
-    cfg = C.load(Config, d / "config.yaml")
-    info = read_json(d / "pgd.json")
-    model = TrajectoryDiffusion(cfg.model, int(info["obs_dim"]), int(info["act_dim"]))
-    model.load_state_dict(load_weights(d / "model.safetensors"))
-    return model.to(device).eval(), info
+load_pgd = load_trajectory_model  # the model rebuilds from pgd.json alone (worldgen.rl.pgd)
 
 
 __all__ = ["Config", "PGDDataConfig", "PGDOptimConfig", "PGDModule", "build", "export", "load_pgd"]

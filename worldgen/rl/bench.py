@@ -20,9 +20,9 @@ from worldgen.rl.unet1d import UNet1DConfig
 
 def _model(args) -> TrajectoryDiffusion:
     if args.ckpt:
-        from worldgen.lit.pgd import load_pgd
+        from worldgen.rl.pgd import load_trajectory_model
 
-        return load_pgd(args.ckpt, args.device)[0]
+        return load_trajectory_model(args.ckpt, args.device)[0]
     torch.manual_seed(0)
     cfg = PGDModelConfig(horizon=args.horizon, unet=UNet1DConfig(features=args.features, n_blocks=args.blocks),
                          sampler=SamplerConfig(n_steps=args.n_steps))

@@ -293,6 +293,25 @@ class TrajectoryDiffusion(nn.Module):
         return decode_windows(raw, self.obs_dim, self.act_dim, metadata)
 
 
+def load_trajectory_model(ckpt_dir, device: str = "cpu") -> tuple[TrajectoryDiffusion, dict]:
+    """Rebuild a trained model from a ``worldgen pgd train`` out_dir (``pgd.json`` + ``model.safetensors``)."""
+    from pathlib import Path
+
+    from worldgen import config as C
+    from worldgen.io import load_weights, read_json
+
+    d = Path(ckpt_dir)
+    for name in ("pgd.json", "model.safetensors"):
+        if not (d / name).is_file():
+            raise FileNotFoundError(f"{d}: missing {name} (expected the out_dir of `worldgen pgd train`)")
+    info = read_json(d / "pgd.json")
+    if "model" not in info:
+        raise ValueError(f"{d / 'pgd.json'}: no 'model' section (written by an older worldgen?)")
+    model = TrajectoryDiffusion(C.load(PGDModelConfig, data=info["model"]), int(info["obs_dim"]), int(info["act_dim"]))
+    model.load_state_dict(load_weights(d / "model.safetensors"))
+    return model.to(device).eval(), info
+
+
 def mean_log_likelihood(policy: nn.Module, ds: OfflineDataset, surrogate: str = "none", device="cpu") -> float:
     """Mean ``log pi(a|s)`` of a dataset's actions under ``policy`` (the PGD likelihood diagnostic)."""
     scorer = GaussianSurrogate(policy) if surrogate == "deterministic" else policy
@@ -305,5 +324,6 @@ def mean_log_likelihood(policy: nn.Module, ds: OfflineDataset, surrogate: str = 
 __all__ = [
     "SamplerConfig", "GuidanceConfig", "PGDModelConfig", "episode_rows", "make_windows", "Normalizer",
     "decode_windows", "guidance_weight", "GaussianSurrogate", "TrajectoryDiffusion", "mean_log_likelihood",
+    "load_trajectory_model",
     "ACTION_CLIP",
 ]

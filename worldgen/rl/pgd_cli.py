@@ -23,10 +23,10 @@ def sample_main(ckpt: str | Path, out: str | Path, n_traj: int, policy: Optional
                 coeff: float = 0.0, seed: int = 0, n_steps: Optional[int] = None, denoised: bool = False,
                 surrogate: str = "none", batch_size: int = 256, device: str = "cpu") -> dict:
     """Sample a synthetic dataset; returns a summary (transitions, mean target log-likelihood when a policy is given)."""
-    from worldgen.lit.pgd import load_pgd
+    from worldgen.rl.pgd import load_trajectory_model
     from worldgen.rl.policy import load_policy
 
-    model, info = load_pgd(ckpt, device)
+    model, info = load_trajectory_model(ckpt, device)
     if n_steps:
         model.cfg.sampler.n_steps = int(n_steps)
     if coeff != 0 and policy is None:

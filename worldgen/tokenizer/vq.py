@@ -128,7 +128,8 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def restart_dead_codes(self, z: torch.Tensor) -> int:
-        """Move codes whose usage EMA is below ``dead_threshold`` onto random rows of ``z``; returns how many."""
+        """Move codes whose usage EMA is below ``dead_threshold`` onto rows of ``z`` (``_restart_targets``); returns
+        how many."""
         dead = (self.usage < self.cfg.dead_threshold).nonzero().squeeze(1)
         n = len(dead)
         if n:

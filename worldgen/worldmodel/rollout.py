@@ -124,7 +124,8 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
     if cached:
         for t in range(tc):
             fused = model.fuse_step(hist_ego[t], hist_img[t], ring, t, hist_keep[t])
-    out, times, cpu = [], [], []
+    out = torch.zeros(b, n_frames, model.n, dtype=torch.long, device=device)  # preallocated: flat memory
+    times, cpu = [], []
     for i in tqdm(range(n_frames), desc="rollout", disable=not progress):
         t0, c0 = time.perf_counter(), time.process_time()
         if not cached:
@@ -137,11 +138,10 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
             hist_ego.append(ego), hist_img.append(img), hist_keep.append(keep)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-        out.append(toks)
+        out[:, i] = toks
         if on_frame is not None:
             on_frame(i, toks)
-    toks = torch.stack(out, 1) if out else torch.zeros(b, 0, model.n, dtype=torch.long, device=device)
-    return {"ego": toks[..., :N_EGO], "img": toks[..., N_EGO:], "frame_s": times, "frame_cpu_s": cpu}
+    return {"ego": out[..., :N_EGO], "img": out[..., N_EGO:], "frame_s": times, "frame_cpu_s": cpu}
 
 
 # ---- ego controls ------------------------------------------------------------------------------------------------
