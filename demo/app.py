@@ -373,14 +373,14 @@ def _t2v_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             prompts = gr.Textbox(lines=3, label=f"prompts, one per line (≤ {L.max_prompts})",
-                                 value="ego keeps its lane on a synthetic three-lane road\n"
-                                       "ego changes lane to the left")
+                                 value="ego keeps its lane on a three-lane highway in light traffic\n"
+                                       "ego changes lane to the left on a three-lane highway in light traffic")
             switches = gr.Textbox(label="switch frames between prompts (comma separated)", value="16")
             image = gr.File(label="optional first image (png/jpg)", file_types=[".png", ".jpg", ".jpeg"],
                             type="filepath")
             frames = gr.Slider(2, L.max_t2v_frames, value=32, step=1, label="frames")
-            guidance = gr.Slider(0, 20, value=4.0, step=0.5, label="text guidance scale")
-            steps = gr.Slider(1, 100, value=20, step=1, label="sampling steps")
+            guidance = gr.Slider(0, 20, value=2.0, step=0.5, label="text guidance scale (1 = off)")
+            steps = gr.Slider(1, 100, value=12, step=1, label="sampler steps per frame")
             seed = gr.Number(value=0, precision=0, label="seed")
             button = gr.Button("Generate", variant="primary", elem_id="t2v-generate")
         with gr.Column(scale=2):

@@ -35,7 +35,11 @@ def configure_cli(parser: argparse.ArgumentParser) -> Callable:
     a("--device", default="cpu", help="torch device")
     a("--repeats", type=int, default=2, help="timed repeats (the best is reported)")
     a("--out", default=None, help="also write the JSON here")
-    return lambda args: main(vars(args))
+
+    def handler(args: argparse.Namespace) -> int:
+        main(vars(args))
+        return 0
+    return handler
 
 
 DEFAULTS = {"n": 8, "frames": 16, "height": 64, "width": 128, "size": 224, "detector": "random", "batch_size": 8,
