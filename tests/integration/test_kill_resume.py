@@ -35,3 +35,11 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
     assert card["resumed_from"].endswith("last.ckpt") and card["global_step"] == 60
     assert max_weight_diff(ref / "model.safetensors", run / "model.safetensors") < 1e-6
     assert not list((run / "ckpt").glob(".*.tmp"))
+
+
+def test_resume_keeps_earlier_logs(tmp_path):
+    run_cli(*ARGS, f"out_dir={tmp_path}", "trainer.max_steps=20")
+    first = (tmp_path / "logs/version_0/metrics.csv").read_text()
+    run_cli(*ARGS, f"out_dir={tmp_path}", "trainer.max_steps=30", "trainer.resume=last")
+    assert (tmp_path / "logs/version_0/metrics.csv").read_text() == first
+    assert (tmp_path / "logs/version_1/metrics.csv").exists()

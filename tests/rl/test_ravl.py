@@ -86,14 +86,18 @@ def test_oracle_patch_replaces_bootstrapped_target():
 
 
 def test_cli_train_and_edge_of_reach(tmp_path):
+    import torch
+
     from worldgen.cli import main
 
-    rc = main(["ravl", "train", str(TINY), f"out_dir={tmp_path / 't'}", "epochs=1", "--no-progress"])
+    threads = torch.get_num_threads()
+    rc = main(["ravl", "train", str(TINY), f"out_dir={tmp_path / 't'}", "epochs=1", "--no-progress", "--threads", "1"])
     assert rc == 0 and (tmp_path / "t" / AGENT_FILE).is_file()
+    assert torch.get_num_threads() == threads  # --threads is restored for the caller
     out = tmp_path / "eor"
     rc = main(["ravl", "edge-of-reach", "--out", str(out), "--workers", "1", "--config", str(TINY),
                "epochs=1", "steps_per_epoch=10", "agent.hidden=[8]"])
-    assert rc == 0
+    assert rc == 0 and torch.get_num_threads() == threads
     assert (out / "edge_of_reach.png").stat().st_size > 1000
     with open(out / "edge_of_reach.csv") as f:
         rows = list(csv.DictReader(f))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from worldgen.artv.generate import GenerateOptions, load_checkpoint, rollout, to_uint8
-from worldgen.artv.model import resize_frames
+from worldgen.artv.model import build_codec, resize_frames
 from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 
 
@@ -80,11 +80,12 @@ def window_mse(fake: torch.Tensor, real: torch.Tensor, window: int) -> list[floa
 def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: GenerateOptions, window: int = 16,
                    fvd_size: int = 112, real_ref: np.ndarray | None = None, hop: int = 16) -> dict:
     model, train_cfg = load_checkpoint(ckpt)
+    codec = build_codec(model.cfg, ckpt)
     real, captions, episodes = heldout_clips(data_root, train_cfg, horizon, model.cfg.frame_size, hop)
     enc = CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim), model.cfg.max_text_tokens)
     tokens, mask = enc(captions)
     t0 = time.time()
-    fake = rollout(model, lambda i: (tokens, mask), horizon, opts, first=real[:, :, 0], progress=True)
+    fake = rollout(model, lambda i: (tokens, mask), horizon, opts, first=real[:, :, 0], progress=True, codec=codec)
     out = {"name": name, "ckpt": str(ckpt), "episodes": episodes, "horizon": horizon, "window": window,
            "gen_seconds": round(time.time() - t0, 1), "mse_per_window": window_mse(fake, real, window),
            "window_starts": list(range(0, horizon - window + 1, window)),

@@ -7,6 +7,10 @@ Euler) on a Karras ladder; classifier-free guidance for text and image composed 
 (``cfg_combine2``), with all guidance passes batched into one forward; the previous frame is noise-augmented at a
 fixed level ``gen_aug_sigma`` when the model was trained with noise augmentation. ``reanchor`` makes the frame at
 each prompt switch the new anchor (off by default: the anchor stays the first frame).
+Latent-space models (``model.latent.autoencoder`` set): the image prompt is encoded once, every frame is sampled and
+fed back as a latent (no decode/re-encode inside the loop), and the whole video is decoded to pixels at the end;
+frame 0 of the output is then the image prompt itself, not its reconstruction. ``load_checkpoint`` returns the model;
+``build_codec`` (``worldgen.artv.model``) loads its frozen autoencoder (the folder's own copy first).
 
 CLI: ``worldgen generate artv --ckpt DIR --prompt "..." [--prompt "..." --switch-at 60 ...] [--image FIRST.png]
 --frames N --out OUT.mp4`` writes the mp4 and ``OUT.yaml`` (the resolved generation config).
@@ -24,7 +28,7 @@ import torch
 from einops import rearrange
 from tqdm.auto import tqdm
 
-from worldgen.artv.model import ARTV, ARTVConfig, make_cond, resize_frames
+from worldgen.artv.model import ARTV, ARTVConfig, FrameCodec, build_codec, check_codec, make_cond, resize_frames
 from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 from worldgen.diffusion.guidance import cfg_combine, cfg_combine2
 from worldgen.diffusion.samplers import euler_sample, heun_sample, make_generator, randn
@@ -110,7 +114,7 @@ class FrameSampler:
         extra = {"S_churn": o.S_churn} if o.sampler == "heun" else {}
         x = sampler(denoise, (b, *shape), n_steps=o.steps, sigma_min=o.sigma_min, sigma_max=o.sigma_max,
                     rho=o.rho, generator=self.g, device=dev, **extra)
-        return x.clamp(-1, 1)
+        return x if self.cfg.is_latent else x.clamp(-1, 1)  # latents are not bounded
 
 
 def _cat_conds(conds: list[dict], b: int, n_tok: int, dim: int) -> dict:
@@ -129,17 +133,20 @@ def _cat_conds(conds: list[dict], b: int, n_tok: int, dim: int) -> dict:
 
 def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], Optional[torch.Tensor]]],
             n_frames: int, opts: GenerateOptions, first: Optional[torch.Tensor] = None, b: int = 1,
-            progress: bool = True, anchor_at: Sequence[int] = ()) -> torch.Tensor:
+            progress: bool = True, anchor_at: Sequence[int] = (), codec: Optional[FrameCodec] = None) -> torch.Tensor:
     """Generate ``n_frames`` frames (b c t h w in [-1, 1]). ``first`` (b c h w) is the image prompt (frame 0) or None
-    for text-only; ``text_at(i)`` gives frame i's (tokens, mask) or (None, None); ``anchor_at`` frames re-anchor."""
+    for text-only; ``text_at(i)`` gives frame i's (tokens, mask) or (None, None); ``anchor_at`` frames re-anchor.
+    ``codec``: the frozen autoencoder of a latent-space model (see ``build_codec``); None for pixel models."""
     cfg, dev = model.cfg, next(model.parameters()).device
-    shape = (cfg.channels, *[int(s) for s in cfg.frame_size])
+    codec = check_codec(cfg, codec).to(dev)
+    shape = cfg.state_shape()
     g = make_generator(opts.seed)
     sample = FrameSampler(model, opts, g)
     model.eval()
-    frames = []
+    frames, first_px = [], None
     if first is not None:
-        frames.append(resize_frames(first.to(dev).float(), cfg.frame_size))
+        first_px = resize_frames(first.to(dev).float(), cfg.frame_size)
+        frames.append(codec.encode(first_px))
         b = first.shape[0]
     with torch.no_grad():
         for i in tqdm(range(len(frames), n_frames), desc="artv frames", disable=not progress):
@@ -147,7 +154,10 @@ def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], 
             prev = frames[-1] if frames else None
             anchor = frames[_anchor_index(i, anchor_at)] if frames else None
             frames.append(sample(prev, anchor, tokens, mask, b, shape, dev))
-    return torch.stack(frames, dim=2)
+    video = codec.decode_video(torch.stack(frames, dim=2))
+    if first_px is not None and codec.is_latent:
+        video[:, :, 0] = first_px
+    return video
 
 
 def _anchor_index(i: int, anchor_at: Sequence[int]) -> int:
@@ -188,7 +198,8 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def load_checkpoint(ckpt: str | Path, device: str = "cpu") -> tuple[ARTV, dict]:
-    """An ART·V model from a training output folder (config.yaml + model.safetensors); returns (model, config dict)."""
+    """An ART·V model from a training output folder (config.yaml + model.safetensors); returns (model, config dict).
+    A latent-space model also needs ``build_codec(model.cfg, ckpt)``."""
     from omegaconf import OmegaConf
 
     from worldgen.config import load, read_yaml
@@ -233,13 +244,15 @@ def main(ckpt: str | Path, prompts: Sequence[str], out: str | Path, switch_at: S
         raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
     schedule = prompt_schedule(list(prompts), list(switch_at), opts.frames)
     model, train_cfg = load_checkpoint(ckpt, device)
+    codec = build_codec(model.cfg, ckpt, device)
     first = from_uint8(read_image(image)) if image else None
     if first is None and not any(schedule):
         raise ValueError("give --image, a non-empty --prompt, or both")
     enc = text_encoder or CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim),
                                             model.cfg.max_text_tokens)
     anchors = list(switch_at) if opts.reanchor else []
-    video = rollout(model, text_schedule_fn(enc, schedule, 1, device), opts.frames, opts, first, 1, progress, anchors)
+    video = rollout(model, text_schedule_fn(enc, schedule, 1, device), opts.frames, opts, first, 1, progress, anchors,
+                    codec)
     frames = to_uint8(video)[0]
     write_video(out, frames, fps)
     resolved = {"checkpoint": str(ckpt), "prompts": list(prompts), "switch_at": list(switch_at),

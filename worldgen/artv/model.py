@@ -20,12 +20,21 @@ worldgen's documented reconstruction (shared/REFERENCES.md):
   conditioning embedding; a learned null text for classifier-free guidance. A learned "has reference" embedding
   tells the network whether the image condition is present (dropped for the first frame and for image CFG).
 Switches ``use_mask``, ``use_anchor`` and ``noise_aug`` turn each of the three ideas off for the drift ablation.
-Deviation: pixel space at the tiny scale (the paper works in Stable Diffusion's latent space).
+
+Pixel or latent space. By default (``latent.autoencoder: ""``) the denoiser works on pixels (a deviation at the tiny
+scale: the paper works in Stable Diffusion's latent space). With ``latent.autoencoder: DIR`` (a ``frame_ae`` training
+output folder, ``worldgen.artv.autoencoder``) it works in that frozen per-frame autoencoder's normalised latent space,
+as the paper does: training encodes the target, previous and anchor frames (posterior mean, ``(mu - shift) * scale``),
+the U-Net runs on (latent.channels, h/f, w/f) tensors, and generation keeps the whole autoregressive loop in latent
+space and decodes frames to pixels at the end (``FrameCodec``). Consequently the mask blend
+``x0_hat = m * z_prev + (1 - m) * D`` happens in latent space, with a mask map at latent resolution: m = 1 copies
+the previous frame's latent, not its pixels. ``sigma_data`` should then be the latents' std (1.0 after calibration).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -39,9 +48,17 @@ from worldgen.nn.unet import UNet, UNetConfig
 
 
 @dataclass
+class LatentConfig:
+    autoencoder: str = ""  # frame_ae training output folder (config.yaml + model.safetensors); "" = pixel space
+    channels: int = 4  # latent channels of that autoencoder (checked when it is loaded)
+    factor: int = 8  # its spatial downsampling factor (checked when it is loaded)
+
+
+@dataclass
 class ARTVConfig:
-    frame_size: list = field(default_factory=lambda: [64, 128])  # (h, w) the denoiser works at; frames are resized
+    frame_size: list = field(default_factory=lambda: [64, 128])  # (h, w) pixel frames; frames are resized to it
     channels: int = 3  # image channels
+    latent: LatentConfig = field(default_factory=LatentConfig)  # optional frozen frame-autoencoder latent space
     unet: UNetConfig = field(default_factory=lambda: UNetConfig(context_dim=384))  # denoiser backbone
     text_encoder: str = "minilm"  # minilm (packaged offline MiniLM-L6) | hash (tests) | st:/path/to/local/model
     text_dim: int = 384  # width of the text encoder's token embeddings (MiniLM-L6: 384)
@@ -53,6 +70,20 @@ class ARTVConfig:
     sigma_data: float = 0.5  # EDM sigma_data for frames in [-1, 1]
     mask_bias_init: float = 0.0  # initial mask logit (0 -> m = 0.5)
 
+    @property
+    def is_latent(self) -> bool:
+        return bool(self.latent.autoencoder)
+
+    def state_shape(self) -> tuple[int, int, int]:
+        """(c, h, w) of the tensors the denoiser sees: the pixel frame, or its latent."""
+        h, w = (int(s) for s in self.frame_size)
+        if not self.is_latent:
+            return self.channels, h, w
+        f = self.latent.factor
+        if h % f or w % f:
+            raise ValueError(f"model.frame_size {[h, w]} must be divisible by model.latent.factor={f}")
+        return self.latent.channels, h // f, w // f
+
 
 class ARTV(nn.Module):
     """``forward(x, sigma, cond) -> (x0_hat, extras)``; ``cond`` is a dict (see ``make_cond``)."""
@@ -60,7 +91,8 @@ class ARTV(nn.Module):
     def __init__(self, cfg: ARTVConfig):
         super().__init__()
         self.cfg = cfg
-        c, d = cfg.channels, cfg.unet.emb_dim
+        c, d = cfg.state_shape()[0], cfg.unet.emb_dim
+        self.state_channels = c
         n_ref = 2 if cfg.use_anchor else 1
         ucfg = UNetConfig(**{**vars(cfg.unet), "in_channels": c * (1 + n_ref),
                              "out_channels": c + int(cfg.use_mask), "context_dim": cfg.text_dim})
@@ -102,10 +134,11 @@ class ARTV(nn.Module):
         tokens, mask = self.text_inputs(cond.get("text"), cond.get("text_mask"), cond["text_drop"])
         emb = self.embed(sigma, cond["aug_sigma"], has_ref, tokens, mask)
         out = self.unet(torch.cat([expand_like(c_in, x) * x, *refs], dim=1), emb, tokens, mask)
-        denoised = expand_like(c_skip, x) * x + expand_like(c_out, x) * out[:, : cfg.channels]
+        c = self.state_channels
+        denoised = expand_like(c_skip, x) * x + expand_like(c_out, x) * out[:, :c]
         if not cfg.use_mask:
             return denoised, {"x0_theta": denoised}
-        m = torch.sigmoid(out[:, cfg.channels:]) * r
+        m = torch.sigmoid(out[:, c:]) * r
         return m * cond["prev"] + (1 - m) * denoised, {"x0_theta": denoised, "mask": m}
 
 
@@ -152,11 +185,18 @@ def sample_triples(frames: torch.Tensor, k: int, g: torch.Generator) -> tuple[to
 
 
 def artv_loss(model: ARTV, frames: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, cfg: ARTVLossConfig,
-              generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, dict]:
-    """EDM-weighted masked-diffusion loss on clips ``frames`` (b c t h w in [-1, 1]) with per-clip text tokens."""
+              generator: Optional[torch.Generator] = None,
+              encode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
+    """EDM-weighted masked-diffusion loss on clips ``frames`` (b c t h w in [-1, 1]) with per-clip text tokens.
+
+    ``encode`` (latent mode: a frozen autoencoder's ``encode_latent``) maps the sampled pixel frames (n c h w) to the
+    denoiser's state space; only the drawn (anchor, previous, target) frames are encoded, not whole clips."""
     g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
     mc = model.cfg
     anchor, prev, x0, clip = sample_triples(frames, cfg.pairs_per_clip, g)
+    if encode is not None:
+        with torch.no_grad():
+            anchor, prev, x0 = encode(torch.cat([anchor, prev, x0])).chunk(3)
     n, dev = x0.shape[0], x0.device
     rand = lambda *s: torch.rand(*s, generator=g).to(dev)  # noqa: E731
     randn = lambda *s: torch.randn(*s, generator=g).to(dev)  # noqa: E731
@@ -192,5 +232,65 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ARTVConfig", "ARTV", "ARTVLossConfig", "make_cond", "artv_loss", "sample_triples", "resize_frames",
+class FrameCodec(nn.Module):
+    """Pixel frames (b c h w in [-1, 1]) <-> the denoiser's state: identity in pixel mode, the frozen autoencoder's
+    normalised latents in latent mode (``ae`` a ``worldgen.artv.autoencoder.FrameAE``)."""
+
+    def __init__(self, ae: Optional[nn.Module] = None):
+        super().__init__()
+        self.ae = ae.eval().requires_grad_(False) if ae is not None else None
+
+    @property
+    def is_latent(self) -> bool:
+        return self.ae is not None
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.ae is None else self.ae.encode_latent(x)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z if self.ae is None else self.ae.decode_latent(z)
+
+    @torch.no_grad()
+    def decode_video(self, z: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+        """(b c t h w) states -> (b c t h w) pixel frames, decoded ``chunk`` frames at a time."""
+        if self.ae is None:
+            return z
+        b = z.shape[0]
+        flat = rearrange(z, "b c t h w -> (b t) c h w")
+        out = torch.cat([self.decode(part) for part in flat.split(chunk)])
+        return rearrange(out, "(b t) c h w -> b c t h w", b=b)
+
+
+def check_codec(cfg: ARTVConfig, codec: Optional[FrameCodec]) -> FrameCodec:
+    """The codec a model of config ``cfg`` needs; a latent-space model without its autoencoder is an error."""
+    if codec is None:
+        codec = FrameCodec()
+    if cfg.is_latent != codec.is_latent:
+        need = f"its frame autoencoder ({cfg.latent.autoencoder})" if cfg.is_latent else "no autoencoder"
+        raise ValueError(f"this ART-V model works in {'latent' if cfg.is_latent else 'pixel'} space and needs {need}")
+    if codec.is_latent:
+        a = codec.ae.cfg
+        if (a.latent_channels, a.factor) != (cfg.latent.channels, cfg.latent.factor):
+            raise ValueError(f"autoencoder {cfg.latent.autoencoder} has {a.latent_channels} latent channels and "
+                             f"factor {a.factor}; model.latent says {cfg.latent.channels} and {cfg.latent.factor}")
+    return codec
+
+
+def build_codec(cfg: ARTVConfig, ckpt_dir: str | Path | None = None, device="cpu") -> FrameCodec:
+    """Pixel codec, or the frozen autoencoder named by ``cfg.latent.autoencoder``. For a trained ART·V folder
+    ``ckpt_dir`` its own copy ``ckpt_dir/autoencoder`` (written at export) is preferred over the configured path."""
+    if not cfg.is_latent:
+        return FrameCodec()
+    from worldgen.artv.autoencoder import load_autoencoder
+
+    own = Path(ckpt_dir) / "autoencoder" if ckpt_dir is not None else None
+    path = own if own is not None and (own / "config.yaml").is_file() else Path(cfg.latent.autoencoder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model.latent.autoencoder={cfg.latent.autoencoder}: no such frame_ae output folder")
+    return check_codec(cfg, FrameCodec(load_autoencoder(path))).to(device)
+
+
+__all__ = ["ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVLossConfig", "make_cond", "artv_loss", "sample_triples", "resize_frames",
            "count_params"]

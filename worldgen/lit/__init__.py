@@ -10,6 +10,7 @@ TASKS = {
     "vq_tokenizer": "worldgen.lit.tokenizer",  # DrivingWorld VQ video tokenizer
     "drivingworld": "worldgen.lit.worldmodel",  # DrivingWorld spatial-temporal GPT
     "artv": "worldgen.lit.artv",  # ART-V masked-diffusion frame generator
+    "frame_ae": "worldgen.lit.frame_ae",  # per-frame autoencoder: ART-V's optional latent space
     "pgd": "worldgen.lit.pgd",  # policy-guided trajectory diffusion
     "agent": "worldgen.lit.agents",  # offline-RL agents (TD3+BC, IQL, SAC-N) on real / unguided / PGD data
 }

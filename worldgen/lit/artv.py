@@ -3,6 +3,9 @@
 Thin LightningModule: resizes clips to the model's frame size, encodes captions with the (cached, frozen) text
 encoder, and calls ``worldgen.artv.model.artv_loss``. The text encoder is kept outside ``self.model`` so its weights
 are neither trained nor saved; the checkpoint folder holds only the denoiser (config.yaml names the encoder).
+Latent mode (``model.latent.autoencoder: DIR``, e.g. ``configs/artv/tiny_latent.yaml``): the frozen frame
+autoencoder is likewise kept outside ``self.model``; each step encodes only the drawn anchor/previous/target frames,
+and ``export`` copies the autoencoder into ``out_dir/autoencoder`` so the folder generates on its own.
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from dataclasses import dataclass, field
 import lightning as L
 import torch
 
-from worldgen.artv.model import ARTV, ARTVConfig, ARTVLossConfig, artv_loss, count_params, resize_frames
+from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, FrameCodec, artv_loss, build_codec, count_params,
+                                 resize_frames)
 from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 from worldgen.config import ExperimentConfig
 from worldgen.data.clips import DrivingDataConfig, DrivingDataModule
@@ -41,6 +45,7 @@ class ARTVModule(L.LightningModule):
         self.cfg = cfg
         self.model = ARTV(cfg.model)
         self._text: CachedTextEncoder | None = None
+        self._codec: FrameCodec | None = None
 
     @property
     def text(self) -> CachedTextEncoder:
@@ -49,15 +54,27 @@ class ARTVModule(L.LightningModule):
             self._text = CachedTextEncoder(build_text_encoder(m.text_encoder, m.text_dim), m.max_text_tokens)
         return self._text
 
+    @property
+    def codec(self) -> FrameCodec:
+        """Identity in pixel mode; the frozen frame autoencoder (not trained, not saved in the denoiser's weights)."""
+        if self._codec is None:  # object.__setattr__: not a registered submodule (no checkpoint entry, no .train())
+            object.__setattr__(self, "_codec", build_codec(self.cfg.model))
+        return self._codec.to(self.device)
+
     def _step(self, batch, generator=None):
         frames = resize_frames(batch["frames"], self.cfg.model.frame_size)
         tokens, mask = self.text(list(batch["caption"]), device=frames.device)
-        return artv_loss(self.model, frames, tokens, mask, self.cfg.loss, generator)
+        encode = self.codec.encode if self.cfg.model.is_latent else None
+        return artv_loss(self.model, frames, tokens, mask, self.cfg.loss, generator, encode)
 
     def on_fit_start(self) -> None:
         if self.cfg.torch_threads > 0:
             torch.set_num_threads(self.cfg.torch_threads)
         self.print(f"ART-V denoiser: {count_params(self.model) / 1e6:.2f} M parameters")
+        if self.cfg.model.is_latent:
+            ae = self.codec.ae
+            self.print(f"latent space: {self.cfg.model.latent.autoencoder} -> latents {self.cfg.model.state_shape()}, "
+                       f"shift {float(ae.latent_shift):.4g}, scale {float(ae.latent_scale):.4g}")
 
     def training_step(self, batch, batch_idx):
         loss, logs = self._step(batch)
@@ -77,4 +94,16 @@ class ARTVModule(L.LightningModule):
 
 
 def build(cfg: Config):
+    if cfg.model.is_latent:
+        build_codec(cfg.model)  # fail before training when the autoencoder is missing or does not match
     return ARTVModule(cfg), DrivingDataModule(cfg.data)
+
+
+def export(cfg: Config, module: ARTVModule, out_dir) -> None:
+    """Latent mode: a copy of the frozen autoencoder in ``out_dir/autoencoder`` (preferred by ``build_codec``)."""
+    if cfg.model.is_latent:
+        from pathlib import Path
+
+        from worldgen.artv.autoencoder import save_autoencoder
+
+        save_autoencoder(Path(out_dir) / "autoencoder", module.codec.ae.cpu())

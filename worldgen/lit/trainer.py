@@ -67,11 +67,12 @@ def _check(cfg: TrainerConfig) -> None:
 def _loggers(cfg: TrainerConfig, out_dir: Path) -> list:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
+    # version=None: each start (a resume included) logs to a new version_N folder, so earlier logs are never lost
     out = []
     if "csv" in cfg.loggers:
-        out.append(CSVLogger(str(out_dir), name="logs", version=0))
+        out.append(CSVLogger(str(out_dir), name="logs", version=None))
     if "tensorboard" in cfg.loggers:
-        out.append(TensorBoardLogger(str(out_dir), name="tb", version=0, default_hp_metric=False))
+        out.append(TensorBoardLogger(str(out_dir), name="tb", version=None, default_hp_metric=False))
     return out
 
 
