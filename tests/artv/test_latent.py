@@ -1,4 +1,4 @@
-"""ART·V's optional latent space: the frame autoencoder, its latent scale, and ART·V training + generation on latents."""
+"""ART·V's optional latent space: the frame autoencoder, its latent scale, ART·V training + generation on latents."""
 import pytest
 import torch
 
