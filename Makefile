@@ -27,7 +27,8 @@ test: install browser
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - failing"; exit 1; fi; exit $$rc
 
 demo: install
-	$(PY) tools/quickstart.py
+	$(PY) -m worldgen.cli demo --checkpoints checkpoints
+
 
 quickstart: install
 	$(PY) tools/quickstart.py

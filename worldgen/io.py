@@ -96,7 +96,8 @@ def save_weights(path: str | os.PathLike, tensors: dict, metadata: dict | None =
     """Write a flat name -> tensor dict as safetensors, atomically."""
     from safetensors.torch import save_file
 
-    clean = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    # clone: safetensors refuses tensors that share storage (tied weights); each name gets its own copy
+    clean = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
     with atomic_path(path) as tmp:
         save_file(clean, str(tmp), metadata=meta)

@@ -58,7 +58,7 @@ def _window_scores(gen: torch.Tensor, real: Optional[torch.Tensor], ref_hist: np
             r = real[w0:w0 + window]
             row["token_acc"] = float((g[:len(r)] == r).float().mean())
             if gen_px is not None:
-                row["psnr"] = psnr(gen_px[:, w0:w0 + len(r)], real_px[:, w0:w0 + len(r)])
+                row["psnr"] = psnr(gen_px[:, :, w0:w0 + len(r)], real_px[:, :, w0:w0 + len(r)])  # b c t h w
         out.append(row)
     return out
 
