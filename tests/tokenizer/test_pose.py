@@ -60,3 +60,17 @@ def test_posedrop_null_tokens():
 def test_bad_config_rejected():
     with pytest.raises(ValueError, match="x range"):
         PoseTokenizer(PoseTokenizerConfig(x_range_m=[1.0, 1.0]))
+
+
+def test_odd_bins_centre_a_bin_on_zero_motion():
+    """With odd bin counts over a symmetric range (the tiny config), 'no lateral motion, no turn' is exact."""
+    from worldgen.config import load
+    from worldgen.lit.worldmodel import Config
+
+    from pathlib import Path
+
+    cfg = load(Config, Path(__file__).resolve().parents[2] / "configs/drivingworld/gpt_tiny.yaml")
+    tok = PoseTokenizer(cfg.model.pose)
+    poses = torch.tensor([[[1.0, 0.0, 0.0]]])
+    back, _ = tok.decode(tok.encode(poses, torch.ones(1, 1, dtype=torch.bool)))
+    assert abs(float(back[0, 0, 1])) < 1e-9 and abs(float(back[0, 0, 2])) < 1e-9

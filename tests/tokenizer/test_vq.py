@@ -3,6 +3,7 @@ causal temporal attention, frame-by-frame and chunked coding equal to whole-clip
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -159,23 +160,68 @@ def test_loss_with_discriminator_trains_disc_only_on_its_own_loss(tiny_cfg, vide
         assert torch.allclose(a, p.grad, atol=1e-6)
 
 
-def test_tiny_model_overfits_a_batch(tiny_cfg, video):
+def _line_scenes(b=2, t=2, h=16, w=32, seed=0) -> torch.Tensor:
+    """Top-down-road-like frames: flat grey, 1-pixel white lines, small coloured boxes (mostly flat, like the data)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.full((b, 3, t, h, w), -0.2)
+    for i in range(b):
+        for j in range(t):
+            for r in torch.randint(0, h, (2,), generator=g).tolist():
+                x[i, :, j, r, :] = 0.9
+            for _ in range(3):
+                r, c = int(torch.randint(0, h - 2, (1,), generator=g)), int(torch.randint(0, w - 3, (1,), generator=g))
+                x[i, :, j, r:r + 2, c:c + 3] = torch.rand(3, 1, 1, generator=g) * 2 - 1
+    return x
+
+
+def _overfit(tiny_cfg, model_kw: dict, loss_cfg: VQLossConfig, steps: int = 60) -> tuple[float, float, float]:
+    """(final PSNR, mean-colour baseline PSNR, reconstruction std / data std) after overfitting one batch."""
     torch.manual_seed(0)
-    tok = VQVideoTokenizer(tiny_cfg(codebook_size=128)).train()
-    obj = VQGANLoss(VQLossConfig(disc_weight=0.0, grad_weight=0.5))
-    x = F.avg_pool3d(video(1, 2), (1, 4, 4)).repeat_interleave(4, -1).repeat_interleave(4, -2)  # smooth blocks
+    tok = VQVideoTokenizer(tiny_cfg(**model_kw)).train()
+    obj = VQGANLoss(loss_cfg)
+    x = _line_scenes()
     opt = torch.optim.Adam(tok.parameters(), lr=3e-3)
-    history = []
-    for step in range(40):
+    for step in range(steps):
         recon, _, vq_loss, _ = tok(x)
-        loss, logs = obj(x, recon, vq_loss, tok.last_layer, step)
+        loss, _ = obj(x, recon, vq_loss, tok.last_layer, step)
         opt.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(tok.parameters(), 1.0)
         opt.step()
-        history.append(float(logs["psnr"]))
     tok.eval()
-    final = float(psnr(tok.decode(tok.encode(x)), x))
-    assert final > history[0] + 3.0, (history[0], final)
+    out = tok.decode(tok.encode(x))
+    baseline = float(psnr(x.mean(dim=(3, 4), keepdim=True).expand_as(x), x))
+    ratio = float(out.std(dim=(3, 4)).mean() / x.std(dim=(3, 4)).mean())
+    return float(psnr(out, x)), baseline, ratio
+
+
+def _tiny_yaml_settings() -> tuple[dict, VQLossConfig]:
+    from worldgen.config import load
+    from worldgen.lit.tokenizer import Config
+
+    cfg = load(Config, Path(__file__).resolve().parents[2] / "configs/drivingworld/tokenizer_tiny.yaml")
+    m = cfg.model
+    model_kw = dict(beta=m.beta, entropy_weight=m.entropy_weight, entropy_temperature=m.entropy_temperature,
+                    restart_by_error=m.restart_by_error)
+    return model_kw, cfg.loss
+
+
+def test_tiny_settings_overfit_thin_lines_through_the_codes(tiny_cfg):
+    """The tiny YAML's loss + quantizer settings must transmit content through the codes: one batch of mostly-flat
+    line scenes is reconstructed far above the per-frame mean-colour baseline, not as a constant grey."""
+    model_kw, loss_cfg = _tiny_yaml_settings()
+    final, baseline, ratio = _overfit(tiny_cfg, model_kw, loss_cfg)
+    assert final > baseline + 4.0 and ratio > 0.5, (final, baseline, ratio)
+
+
+def test_old_tiny_settings_decode_constant_grey(tiny_cfg):
+    """Regression witness for the bug in the first tiny run: L1 pixels + entropy penalty 0.01 at temperature 0.01
+    stays at the constant-grey solution (at or below the mean-colour baseline) on the same batch."""
+    model_kw, loss_cfg = _tiny_yaml_settings()
+    model_kw.update(entropy_weight=0.01, entropy_temperature=0.01)
+    loss_cfg.rec_loss = "l1"
+    final, baseline, ratio = _overfit(tiny_cfg, model_kw, loss_cfg)
+    assert final < baseline + 1.0 and ratio < 0.2, (final, baseline, ratio)
 
 
 def test_restart_by_error_targets_badly_served_latents(tiny_cfg):
