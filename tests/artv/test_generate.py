@@ -1,5 +1,4 @@
 """Frame-by-frame generation: prompt schedules, image/text/both prompts, seeds, and an end-to-end train + CLI run."""
-from pathlib import Path
 
 import numpy as np
 import pytest

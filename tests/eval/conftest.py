@@ -1,16 +1,8 @@
-"""Fixtures for the FVD tests: one torch thread (the CPUs are shared; I3D at 32x32 is fast on one) and tiny videos."""
+"""Fixtures for the FVD tests: a session-wide random detector and tiny videos (one torch thread: tests/conftest.py)."""
 import pytest
-import torch
 
 from .helpers import SIZE
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")

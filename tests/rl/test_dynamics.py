@@ -8,13 +8,6 @@ from worldgen.rl.dynamics import DynamicsConfig, EnsembleDynamics, LearnedDynami
 from worldgen.rl.termination import get_termination_fn
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: intra-op threads only add contention on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _linear_data(n=500, seed=0):

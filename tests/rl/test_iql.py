@@ -9,12 +9,6 @@ from worldgen.rl.agents.iql import IQL, IQLConfig, expectile_loss
 OBS, ACT = 3, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _batch(n=64, seed=0):

@@ -18,12 +18,6 @@ from worldgen.rl.unet1d import UNet1D, UNet1DConfig
 OBS, ACT = 3, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _dataset(lengths=(40, 12, 25), terminal=(False, True, False), seed=0):

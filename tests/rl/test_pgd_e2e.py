@@ -7,19 +7,12 @@ import json
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from worldgen.cli import main as cli
 from worldgen.data.offline_rl import KEYS, load_dataset
 from worldgen.rl.envs import CHEAP_ENV
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "configs" / "ravl" / "pointmass_tiny.yaml"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_rollout_marks_edge_of_reach_and_stops_at_terminals():

@@ -10,13 +10,6 @@ from worldgen.rl.agents.sac_n import SACN, SACNConfig, edac_diversity
 from worldgen.rl.nets import CriticConfig, VectorizedCritic
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: intra-op threads only add contention on a shared CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _linear_critic(action_weights):

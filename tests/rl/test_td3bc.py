@@ -1,7 +1,6 @@
 """TD3+BC: target with policy smoothing and terminals, the BC-regularised actor loss, and learning on a tiny dataset."""
 from __future__ import annotations
 
-import pytest
 import torch
 
 from worldgen.rl.agents.td3bc import TD3BC, TD3BCConfig
@@ -9,12 +8,6 @@ from worldgen.rl.agents.td3bc import TD3BC, TD3BCConfig
 OBS, ACT = 3, 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _batch(n=64, seed=0):

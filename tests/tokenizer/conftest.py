@@ -35,11 +35,3 @@ def video():
         return torch.rand(b, 3, t, h, w, generator=g) * 2 - 1
     return make
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded; on a loaded 2-core machine two threads mostly spin-wait."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

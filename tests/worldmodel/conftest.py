@@ -6,13 +6,6 @@ from worldgen.tokenizer.pose import PoseTokenizerConfig
 from worldgen.worldmodel.model import DrivingWorldGPT, GPTConfig
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def tiny_config(**kw) -> GPTConfig:
     base = dict(codebook_size=32, grid=[3, 4], pose=PoseTokenizerConfig(yaw_bins=8, x_bins=8, y_bins=4),

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Optional
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 

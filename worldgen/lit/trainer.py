@@ -13,7 +13,6 @@ from typing import Any, Iterable, Optional
 
 import torch
 import lightning as L
-from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 

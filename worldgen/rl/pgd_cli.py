@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import torch
 
 from worldgen.data.offline_rl import save_dataset
 from worldgen.rl.pgd import GuidanceConfig, mean_log_likelihood

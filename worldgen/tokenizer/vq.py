@@ -16,7 +16,11 @@ Deliberate choices where the paper is silent or where we deviate:
   error (``restart_by_error``; uniform otherwise), so rare content gets codes first. Under DDP rank 0's codebook
   is broadcast after a restart so replicas stay identical.
 - Optional entropy penalty (``entropy_weight``, off by default; MaskGIT / MAGVIT-v2 style): the entropy of each
-  latent's soft assignment minus the entropy of the batch-mean assignment, against codebook collapse.
+  latent's soft assignment minus the entropy of the batch-mean assignment, against codebook collapse. Its gradient
+  scales as ``entropy_weight / entropy_temperature``; it asks for *uniform* code usage, which data with many
+  identical patches (flat road) can only meet by coding something other than content. Weight 0.01 at temperature
+  0.01 did exactly that in the first tiny run (codes a hash of flat grey patches, decoder ignoring them; see
+  docs/results/tokenizer.md), so keep it off or tiny.
 - Time positions are encoded by an ALiBi distance bias inside the windowed causal temporal attention (see
   ``modules.py``); hence ``encode``/``decode`` of frame t depend only on frames t - context_frames .. t, and
   ``encode(x, past=...)`` / ``decode(codes, past=...)`` reproduce a whole-clip pass frame by frame.
@@ -58,7 +62,7 @@ class VQConfig:
     dead_threshold: float = 0.03  # EMA of assignments per step below which a code counts as dead
     usage_decay: float = 0.99  # EMA decay of per-code assignment counts (per training step)
     restart_by_error: bool = True  # restart onto batch latents drawn in proportion to their quantisation error
-    entropy_weight: float = 0.0  # weight of the codebook entropy penalty (0 = off, the paper's setting)
+    entropy_weight: float = 0.0  # weight of the codebook entropy penalty (0 = off, the paper's setting; see docstring)
     entropy_temperature: float = 0.01  # temperature of the soft assignments softmax(cos / T) in that penalty
 
 
