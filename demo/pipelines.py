@@ -410,11 +410,13 @@ class ArtvPipeline:
 
     def __init__(self, folder: str | Path, device: str = "cpu"):
         from worldgen.artv.generate import load_checkpoint
+        from worldgen.artv.model import build_codec
         from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 
         self.device = device
         self.model, self.raw = load_checkpoint(folder, device)
         c = self.model.cfg
+        self.codec = build_codec(c, folder, device)  # identity for pixel-space models, the frozen AE for latent ones
         self.encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
 
     def run(self, req: ArtvRequest, emit: Callable[[tuple], None]) -> dict:
@@ -432,7 +434,7 @@ class ArtvPipeline:
         opts = G.GenerateOptions(frames=req.frames, seed=req.seed, steps=req.steps, cfg_text=req.guidance)
         size = tuple(int(v) for v in self.model.cfg.frame_size)
         first = G.from_uint8(fit_frames(req.first[None], size)[0]) if req.first is not None else None
-        video = G.rollout(self.model, text_and_progress, req.frames, opts, first, 1, progress=False)
+        video = G.rollout(self.model, text_and_progress, req.frames, opts, first, 1, progress=False, codec=self.codec)
         frames = G.to_uint8(video)[0]
         emit(("frames", 0, frames))
         return {"frames": len(frames)}
