@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     p.add_argument("--gpt-steps", type=int, default=150)
     p.add_argument("--rollout-frames", type=int, default=60)
     a = p.parse_args(argv)
-    out = (ROOT / a.out).resolve()
+    out = (ROOT / a.out).resolve() if not Path(a.out).is_absolute() else Path(a.out)
     data, tok, tokens, gpt = out / "data", out / "tokenizer", out / "tokens", out / "gpt"
     video = out / "rollout.mp4"
     step("1/5 driving episodes from highway-env",
