@@ -40,3 +40,14 @@ def test_atomic_dir_refuses_to_overwrite(tmp_path):
             (d / "a.txt").write_text("2")
     assert (tmp_path / "ep/a.txt").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep"]
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import os
+    io.write_text(tmp_path / "a.txt", "x")
+    with io.atomic_dir(tmp_path / "d"):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
