@@ -43,3 +43,12 @@ def test_resume_keeps_earlier_logs(tmp_path):
     run_cli(*ARGS, f"out_dir={tmp_path}", "trainer.max_steps=30", "trainer.resume=last")
     assert (tmp_path / "logs/version_0/metrics.csv").read_text() == first
     assert (tmp_path / "logs/version_1/metrics.csv").exists()
+
+
+def test_resume_in_a_copied_run_folder_keeps_writing_last_ckpt(tmp_path):
+    import shutil
+    run_cli(*ARGS, f"out_dir={tmp_path}/a", "trainer.max_steps=20")
+    shutil.copytree(tmp_path / "a/ckpt", tmp_path / "b/ckpt")
+    run_cli(*ARGS, f"out_dir={tmp_path}/b", "trainer.max_steps=30", "trainer.resume=last")
+    assert load_torch_checkpoint(tmp_path / "b/ckpt/last.ckpt")["global_step"] == 30
+    assert not list((tmp_path / "b/ckpt").glob("last-v*.ckpt"))

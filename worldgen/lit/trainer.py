@@ -87,6 +87,7 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | os.PathLike, callbacks: Ite
         dirpath=str(checkpoint_dir(out_dir)), filename="step{step:08d}", auto_insert_metric_name=False,
         every_n_train_steps=cfg.ckpt_every_n_steps, save_last=True, save_top_k=cfg.keep_top_k,
         monitor="step", mode="max", save_on_train_epoch_end=False,
+        enable_version_counter=False,  # always overwrite last.ckpt (never last-v1.ckpt, which resume=last would miss)
     )
     cbs = [ckpt, *callbacks]
     if cfg.progress_bar:
