@@ -228,9 +228,11 @@ class DrivingDataModule(L.LightningDataModule):
                              f"({self.train_set.summary()['episodes']} usable episodes)")
 
     def _loader(self, ds: VideoClipDataset, train: bool) -> DataLoader:
+        from worldgen.lit.data import make_loader  # resumable mid-epoch (trainer.resume=last)
+
         c = self.cfg
-        return DataLoader(ds, batch_size=c.batch_size, shuffle=train, drop_last=train and len(ds) >= c.batch_size,
-                          num_workers=c.num_workers, persistent_workers=c.num_workers > 0)
+        return make_loader(ds, c.batch_size, shuffle=train, drop_last=train and len(ds) >= c.batch_size,
+                           num_workers=c.num_workers)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)

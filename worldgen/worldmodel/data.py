@@ -138,8 +138,10 @@ class TokenDataModule(L.LightningDataModule):
                  len(self.val_set) if self.val_set else 0, clip)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=True,
-                          num_workers=self.cfg.num_workers)
+        from worldgen.lit.data import make_loader  # resumable mid-epoch (trainer.resume=last)
+
+        return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, drop_last=True,
+                           num_workers=self.cfg.num_workers)
 
     def val_dataloader(self):
         if self.val_set is None:
