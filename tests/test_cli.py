@@ -40,6 +40,7 @@ def test_unbuilt_command_says_so(monkeypatch, capsys):
     assert "not built yet" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # subprocess
 def test_console_entry_point_runs_in_subprocess():
     proc = run_cli("--help")
     assert "worldgen" in proc.stdout

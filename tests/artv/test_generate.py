@@ -28,7 +28,7 @@ def model():
     m = ARTV(tiny_cfg())
     perturb_outputs(m)
     with torch.no_grad():
-        m.unet.conv_in.weight[:, 3:].normal_(std=0.05)
+        m.net.unet.conv_in.weight[:, 3:].normal_(std=0.05)
     return m.eval()
 
 

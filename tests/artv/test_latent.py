@@ -70,7 +70,7 @@ def test_latent_denoiser_shapes_and_mask_blend_in_latent_space():
     model = ARTV(latent_cfg())
     perturb_outputs(model)
     b, shape = 2, (4, H // 2, W // 2)
-    assert latent_cfg().state_shape() == shape and model.unet.conv_in.in_channels == 12
+    assert latent_cfg().state_shape() == shape and model.net.unet.conv_in.in_channels == 12
     g = torch.Generator().manual_seed(0)
     prev, anchor = torch.randn(b, *shape, generator=g), torch.randn(b, *shape, generator=g)
     cond = make_cond(prev, anchor, None, None, b=b, shape=shape, device="cpu")

@@ -1,8 +1,10 @@
-"""ART·V denoiser: shapes, zero-initialised reference channels, the mask blend, switches, text dropout, the loss."""
+"""ART·V denoiser: shapes, zero-initialised reference channels, the mask blend, switches, text dropout, the loss, the
+EDM wrapper (the network sees only c_in x and c_noise) and loading pre-wrapper checkpoints."""
 import pytest
 import torch
 
-from worldgen.artv.model import ARTV, ARTVConfig, ARTVLossConfig, artv_loss, make_cond, resize_frames, sample_triples
+from worldgen.artv.model import ARTV, ARTVConfig, ARTVNet, ARTVLossConfig, artv_loss, make_cond, resize_frames, sample_triples
+from worldgen.diffusion.edm import EDMPrecond, edm_coeffs
 from worldgen.nn.unet import UNetConfig
 
 H, W = 16, 32
@@ -37,7 +39,7 @@ def test_shapes_and_mask_range():
     out, extras = model(x, s, cond)
     assert out.shape == x.shape and extras["mask"].shape == (2, 1, H, W)
     assert ((extras["mask"] >= 0) & (extras["mask"] <= 1)).all()
-    assert model.unet.conv_in.in_channels == 9 and model.unet.conv_out.out_channels == 4
+    assert model.net.unet.conv_in.in_channels == 9 and model.net.unet.conv_out.out_channels == 4
 
 
 def test_reference_channels_start_at_zero():
@@ -45,7 +47,7 @@ def test_reference_channels_start_at_zero():
     model = ARTV(tiny_cfg())
     perturb_outputs(model)
     with torch.no_grad():
-        model.unet.conv_in.weight[:, 3:].zero_()
+        model.net.unet.conv_in.weight[:, 3:].zero_()
     x, s, cond = inputs()
     a = model(x, s, cond)[1]["x0_theta"]
     cond2 = {**cond, "prev_in": cond["prev_in"] + 5, "anchor_in": -cond["anchor_in"]}
@@ -54,8 +56,8 @@ def test_reference_channels_start_at_zero():
 
 def _set_mask_logit(model: ARTV, value: float):
     with torch.no_grad():
-        model.unet.conv_out.weight[3:].zero_()
-        model.unet.conv_out.bias[3] = value
+        model.net.unet.conv_out.weight[3:].zero_()
+        model.net.unet.conv_out.bias[3] = value
 
 
 def test_mask_blend_formula():
@@ -79,9 +81,9 @@ def test_mask_blend_formula():
 
 
 @pytest.mark.parametrize("switch,check", [
-    ("use_mask", lambda m: m.unet.conv_out.out_channels == 3),
-    ("use_anchor", lambda m: m.unet.conv_in.in_channels == 6),
-    ("noise_aug", lambda m: m.aug_emb is None),
+    ("use_mask", lambda m: m.net.unet.conv_out.out_channels == 3),
+    ("use_anchor", lambda m: m.net.unet.conv_in.in_channels == 6),
+    ("noise_aug", lambda m: m.net.aug_emb is None),
 ])
 def test_ablation_switches(switch, check):
     model = ARTV(tiny_cfg(**{switch: False}))
@@ -108,7 +110,7 @@ def test_dropped_text_uses_null_text():
     model = ARTV(tiny_cfg())
     perturb_outputs(model)
     with torch.no_grad():
-        model.null_text.normal_()
+        model.net.null_text.normal_()
     x, s, cond = inputs()
     drop = {**cond, "text_drop": torch.tensor([True, True])}
     a = model(x, s, drop)[0]
@@ -144,8 +146,33 @@ def test_loss_trains_on_a_fixed_batch():
         loss.backward()
         opt.step()
     assert {"loss", "mse_x0", "mask_mean"} <= set(logs) and torch.isfinite(loss)
-    assert model.unet.conv_in.weight.grad[:, 3:].abs().sum() > 0  # reference channels learn
+    assert model.net.unet.conv_in.weight.grad[:, 3:].abs().sum() > 0  # reference channels learn
     assert evaluate() < before
+
+
+def test_network_sees_only_preconditioned_input_and_c_noise():
+    """ARTV = mask head over diffusion's EDMPrecond(ARTVNet): the raw network gets (c_in x, c_noise, cond)."""
+    model = ARTV(tiny_cfg())
+    assert isinstance(model.denoiser, EDMPrecond) and isinstance(model.net, ARTVNet)
+    seen = {}
+    model.net.register_forward_hook(lambda mod, args, out: seen.update(x_in=args[0], c_noise=args[1]))
+    x, s, cond = inputs()
+    model(x, s, cond)
+    _, _, c_in, c_noise = edm_coeffs(s, model.cfg.sigma_data)
+    torch.testing.assert_close(seen["x_in"], c_in.reshape(-1, 1, 1, 1) * x)
+    torch.testing.assert_close(seen["c_noise"], c_noise)
+
+
+def test_pre_wrapper_checkpoint_names_load():
+    """Weights saved before the EDM wrapper (top-level ``unet.*``, ``null_text``...) load strictly, to the same model."""
+    model = ARTV(tiny_cfg())
+    perturb_outputs(model)
+    legacy = {k.removeprefix("denoiser.net."): v for k, v in model.state_dict().items()}
+    assert "unet.conv_in.weight" in legacy and "null_text" in legacy
+    fresh = ARTV(tiny_cfg())
+    fresh.load_state_dict(legacy, strict=True)
+    x, s, cond = inputs()
+    torch.testing.assert_close(fresh(x, s, cond)[0], model(x, s, cond)[0])
 
 
 def test_resize_frames():

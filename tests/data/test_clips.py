@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from worldgen.data.clips import DrivingDataConfig, DrivingDataModule, EpisodeError, VideoClipDataset, split_episodes
+from worldgen.data.clips import DrivingDataConfig, EpisodeError, VideoClipDataset, split_episodes
 from worldgen.data.episodes import integrate_relative, relative_poses
 from worldgen.data.synthetic import make_synthetic_episodes
 from worldgen.data.video import VideoError, have_decord, read_frames, read_video
+from worldgen.lit.datamodules import DrivingDataModule
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ def test_convert_csv_poses_and_posless(src, tmp_path):
     assert again["written"] == 0 and again["skipped_existing"] == 2
 
 
+@pytest.mark.slow  # ~5 s
 def test_convert_json_and_bad_files(src, tmp_path):
     (src / "readme.txt").write_text("hello")
     (tmp_path / "poses.json").write_text(json.dumps({"drive_b.mp4": {"poses": [[0, 0, 0]] * 7, "caption": "x"}}))

@@ -80,6 +80,7 @@ def test_same_seed_same_output_independent_of_shards_and_workers(tmp_path):
     assert other["written"] == 1 and _episodes(tmp_path / "other") == ["highway-fast-s1-00000"]
 
 
+@pytest.mark.slow  # subprocess
 def test_resume_after_kill(tmp_path):
     out = tmp_path / "ds"
     cmd = [sys.executable, "-m", "worldgen.cli", "data", "driving", "--out", str(out), "--episodes", "6",

@@ -149,6 +149,7 @@ def test_a_missing_model_is_reported_in_its_tab(tiny, tmp_path):
         demo.pool.close()
 
 
+@pytest.mark.slow  # 13 s rollout
 def test_a_1000_frame_rollout_streams_and_completes(server, client):
     job = client.submit(next(iter(server[0].contexts)), None, "lane change right", 25, "", 1000, 1.0, 30, 1.0, 5,
                         api_name="/drive")

@@ -12,8 +12,9 @@ import pytest
 
 from demo.screenshot import CHROMEDRIVER, chromium, open_and_generate
 
-pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"),
-                                reason="Debian chromium + chromium-driver not installed (tools/install_browser.sh)")
+pytestmark = [pytest.mark.slow,  # a real browser
+              pytest.mark.skipif(not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"),
+                                 reason="Debian chromium + chromium-driver not installed (tools/install_browser.sh)")]
 
 
 def test_page_generates_a_video(server, tmp_path):

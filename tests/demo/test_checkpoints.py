@@ -19,6 +19,7 @@ def shipped(tiny, tmp_path):
     return root
 
 
+@pytest.mark.slow  # subprocess
 def test_manifest_lists_every_file_and_verify_loads_each(shipped):
     import json
 
@@ -32,6 +33,7 @@ def test_manifest_lists_every_file_and_verify_loads_each(shipped):
     assert f"{len(manifest['checkpoints'])} checkpoint(s) verified" in out
 
 
+@pytest.mark.slow  # subprocess
 def test_verify_names_a_tampered_or_missing_file(shipped):
     weights = shipped / "gpt-tiny" / "model.safetensors"
     data = bytearray(weights.read_bytes())

@@ -1,7 +1,11 @@
 """`worldgen demo` command line: options, safe defaults and clear errors (the server itself: test_app.py)."""
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers import run_cli
+
+pytestmark = pytest.mark.slow  # subprocess
 
 
 def test_demo_help_lists_the_options_and_defaults_to_localhost():

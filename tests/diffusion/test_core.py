@@ -117,6 +117,23 @@ def test_edm_precond_wraps_net_and_loss_is_finite():
     assert torch.isfinite(loss) and set(logs) >= {"loss", "mse_x0"}
 
 
+def test_edm_precond_passes_side_outputs_through():
+    """A net returning (F, aux) gets D built from F and aux back untouched; edm_loss logs what aux_logs makes of it."""
+    class Net(torch.nn.Module):
+        def forward(self, x_in, c_noise, cond):
+            return torch.zeros_like(x_in), {"side": c_noise}
+
+    pre = edm.EDMPrecond(Net(), sigma_data=0.5)
+    x, s = torch.randn(2, 3), torch.tensor([0.5, 2.0])
+    out, aux = pre(x, s)
+    c_skip, _, _, c_noise = edm.edm_coeffs(s, 0.5)
+    torch.testing.assert_close(out, c_skip[:, None] * x)
+    torch.testing.assert_close(aux["side"], c_noise)
+    loss, logs = edm.edm_loss(pre, x, None, edm.EDMConfig(), torch.Generator().manual_seed(0),
+                              aux_logs=lambda a, cond: {"side_mean": a["side"].mean()})
+    assert torch.isfinite(loss) and set(logs) == {"loss", "mse_x0", "side_mean"}
+
+
 @pytest.mark.parametrize("prediction", ["eps", "v", "x0"])
 def test_objective_parameterisations_round_trip(prediction):
     ab = schedules.make_alpha_bars("cosine", 1000)

@@ -5,6 +5,7 @@ must fail the threshold (so the test can fail). Training takes ~15 s on one CPU 
 """
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -38,6 +39,7 @@ class MLP(nn.Module):
         return self.net(torch.cat([x, f.sin(), f.cos()], dim=1))
 
 
+@pytest.mark.slow  # training, ~9 s
 def test_edm_mlp_learns_2d_mixture():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)

@@ -1,8 +1,12 @@
 """Multi-process training on CPU (gloo): 2 processes on one node, and 2 "nodes" x 1 process on localhost."""
 import subprocess
 
+import pytest
+
 from tests.helpers import ROOT, cli_cmd, free_port, max_weight_diff, run_cli
 from worldgen.io import read_json
+
+pytestmark = pytest.mark.slow  # multi-process training
 
 COMMON = ["train", "configs/toy/mlp.yaml", "trainer.progress_bar=false", "trainer.strategy=ddp", "trainer.accelerator=cpu",
           "trainer.max_steps=12", "trainer.loggers=[csv]"]

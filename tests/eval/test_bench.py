@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from worldgen.cli import main as cli
 
 
+@pytest.mark.slow  # benchmark, ~8 s
 def test_bench_fvd_reports_overhead_and_memory_at_n_and_4n(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = cli(["bench", "fvd", "--n", "2", "--height", "32", "--width", "64", "--size", "32", "--batch-size", "2",

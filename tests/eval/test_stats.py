@@ -65,6 +65,7 @@ def _ddp_worker(rank: int, world: int, port: int, x: np.ndarray, out) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes, ~7 s
 def test_all_reduce_across_two_ranks_equals_the_whole():
     import socket
 

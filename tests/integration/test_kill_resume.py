@@ -4,8 +4,12 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.helpers import ROOT, cli_cmd, max_weight_diff, run_cli
 from worldgen.io import load_torch_checkpoint, read_json
+
+pytestmark = pytest.mark.slow  # subprocess training runs
 
 ARGS = ["train", "configs/toy/mlp.yaml", "trainer.progress_bar=false", "trainer.max_steps=60", "trainer.ckpt_every_n_steps=10",
         "trainer.keep_top_k=-1", "trainer.loggers=[csv]"]

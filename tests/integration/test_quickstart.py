@@ -2,7 +2,11 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from worldgen.data.video import read_video
+
+pytestmark = pytest.mark.slow  # subprocess, ~90 s
 
 ROOT = Path(__file__).resolve().parents[2]
 

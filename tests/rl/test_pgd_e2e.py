@@ -39,6 +39,7 @@ def test_collected_files_are_d4rl_layout(collected):
         assert set(KEYS) <= set(f.keys()) and f["observations"].shape == (600, 3)
 
 
+@pytest.mark.slow  # training end to end, ~4 s
 def test_train_sample_agent_and_diagnostics(collected, tmp_path, capsys):
     data = str(collected / "medium.hdf5")
     ckpt = tmp_path / "pgd"

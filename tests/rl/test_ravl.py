@@ -1,4 +1,4 @@
-"""RAVL training loop, rollouts, checkpoints and the two CLI commands (worldgen/rl/ravl.py, ravl_cli.py)."""
+"""RAVL training loop, rollouts, checkpoints and the two CLI commands (rl/ravl.py, commands/ravl.py)."""
 import csv
 import math
 from pathlib import Path
@@ -104,7 +104,7 @@ def test_cli_train_and_edge_of_reach(tmp_path):
 
 
 def test_summary_flags_impossible_q_values_as_divergence():
-    from worldgen.rl.ravl_cli import summarize
+    from worldgen.commands.ravl import summarize
 
     def row(v, epoch, q, div=0):
         return {"variant": v, "seed": 0, "epoch": epoch, "step": epoch * 10, "q_mean": q, "q_edge_mean": q,

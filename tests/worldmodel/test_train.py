@@ -7,7 +7,7 @@ import torch
 
 from tests.worldmodel.conftest import tiny_config
 from worldgen import config as C
-from worldgen.worldmodel.data import TokenClipDataset, episode_ids, make_synthetic_shards
+from worldgen.data.tokens import TokenClipDataset, episode_ids, make_synthetic_shards
 from worldgen.worldmodel.drift import DriftConfig, world_model_loss
 from worldgen.worldmodel.model import DrivingWorldGPT
 
@@ -18,7 +18,7 @@ def test_overfits_one_batch(tmp_path):
     root = make_synthetic_shards(tmp_path / "tok", n_episodes=2, n_frames=8, grid=(3, 4), codebook_size=32)
     torch.manual_seed(0)
     model = DrivingWorldGPT(tiny_config(width=48))
-    ds = TokenClipDataset(root, episode_ids(root), 4, model.pose_tokenizer)
+    ds = TokenClipDataset(root, episode_ids(root), 4, model.pose_tokenizer.encode)
     batch = {k: torch.stack([ds[i][k] for i in range(4)]) for k in ("img", "ego", "keep")}
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     cfg = DriftConfig(masking=False)
@@ -31,20 +31,6 @@ def test_overfits_one_batch(tmp_path):
         first = first if first is not None else loss.item()
     assert loss.item() < 0.15 * first, (first, loss.item())
     assert logs["acc_image"] > 0.9
-
-
-def test_shards_dataset_and_errors(tmp_path):
-    root = make_synthetic_shards(tmp_path / "tok", n_episodes=2, n_frames=6, grid=(2, 3), missing_pose_every=3)
-    from worldgen.tokenizer.pose import PoseTokenizer
-
-    ds = TokenClipDataset(root, episode_ids(root), 4, PoseTokenizer(), stride=1)
-    item = ds[0]
-    assert len(ds) == 6 and item["img"].shape == (4, 6) and item["ego"].shape == (4, 3)
-    assert item["keep"].tolist() == [False, True, True, False] and item["ego"][0].tolist() == [512, 128, 128]
-    with pytest.raises(ValueError, match="does not match the model grid"):
-        TokenClipDataset(root, episode_ids(root), 4, PoseTokenizer(), grid=(4, 4))
-    with pytest.raises(ValueError, match="frames for one clip"):
-        TokenClipDataset(root, episode_ids(root), 40, PoseTokenizer())
 
 
 def _tiny_yaml(tmp_path: Path, root: Path) -> Path:
@@ -81,7 +67,7 @@ def test_configs_load():
 
 def test_train_generate_and_bench_end_to_end(tmp_path, capsys):
     from worldgen.lit.train import load_experiment, main
-    from worldgen.worldmodel.bench import bench_rollout, bench_train
+    from worldgen.commands.bench_worldmodel import bench_rollout, bench_train
     from worldgen.worldmodel.generate import GenerateConfig
     from worldgen.worldmodel.generate import main as generate
 

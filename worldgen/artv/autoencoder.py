@@ -188,26 +188,12 @@ def save_autoencoder(out_dir: str | Path, ae: FrameAE) -> Path:
 
 
 def load_autoencoder(path: str | Path, device: str = "cpu") -> FrameAE:
-    """A frozen, eval-mode ``FrameAE`` from a frame_ae training output folder (config.yaml + model.safetensors)."""
-    from omegaconf import OmegaConf
+    """A frozen, eval-mode ``FrameAE`` from a frame_ae training output folder (through ``worldgen.ckpt``)."""
+    from worldgen import ckpt
 
-    from worldgen.config import load, read_yaml
-    from worldgen.io import load_weights
-
-    path = Path(path)
-    for name in ("config.yaml", "model.safetensors"):
-        if not (path / name).is_file():
-            raise FileNotFoundError(f"{path / name}: missing (expected a frame_ae training output folder)")
-    node = read_yaml(path / "config.yaml")
-    if node.get("task") != "frame_ae" or "model" not in node:
-        raise ValueError(f"{path / 'config.yaml'}: not a frame autoencoder config (task={node.get('task')!r})")
-    ae = FrameAE(load(FrameAEConfig, data=OmegaConf.to_container(node["model"])))
-    try:
-        ae.load_state_dict(load_weights(path / "model.safetensors"))
-    except RuntimeError as e:
-        raise ValueError(f"{path / 'model.safetensors'}: does not match its config ({str(e)[:300]})") from None
+    ae = ckpt.load(path, FrameAEConfig, FrameAE, task="frame_ae", device=device, what="frame_ae").module
     ae.cfg.latent_shift, ae.cfg.latent_scale = float(ae.latent_shift), float(ae.latent_scale)  # weights win
-    return ae.to(device).eval().requires_grad_(False)
+    return ae.requires_grad_(False)
 
 
 __all__ = ["FrameAEConfig", "FrameAE", "frame_ae_loss", "calibrate", "save_autoencoder", "load_autoencoder"]

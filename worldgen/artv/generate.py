@@ -12,24 +12,23 @@ fed back as a latent (no decode/re-encode inside the loop), and the whole video 
 frame 0 of the output is then the image prompt itself, not its reconstruction. ``load_checkpoint`` returns the model;
 ``build_codec`` (``worldgen.artv.model``) loads its frozen autoencoder (the folder's own copy first).
 
-CLI: ``worldgen generate artv --ckpt DIR --prompt "..." [--prompt "..." --switch-at 60 ...] [--image FIRST.png]
---frames N --out OUT.mp4`` writes the mp4 and ``OUT.yaml`` (the resolved generation config).
+The model math lives here (``FrameSampler``, ``rollout``, the prompt schedule); loading a checkpoint with its codec
+and text encoder, the CLI ``worldgen generate artv`` and the demo go through ``worldgen.pipelines.artv``.
 """
 from __future__ import annotations
 
-import argparse
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
-from einops import rearrange
 from tqdm.auto import tqdm
 
-from worldgen.artv.model import ARTV, ARTVConfig, FrameCodec, build_codec, check_codec, make_cond, resize_frames
-from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+from worldgen.artv.model import ARTV, ARTVConfig, FrameCodec, check_codec, make_cond, resize_frames
+from worldgen.artv.text import CachedTextEncoder
+from worldgen.data.video import to_float, to_uint8 as video_to_uint8
 from worldgen.diffusion.guidance import cfg_combine, cfg_combine2
 from worldgen.diffusion.samplers import euler_sample, heun_sample, make_generator, randn
 
@@ -166,17 +165,14 @@ def _anchor_index(i: int, anchor_at: Sequence[int]) -> int:
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
-    """(b c t h w) in [-1, 1] -> uint8 (b t h w c)."""
-    x = ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return rearrange(x, "b c t h w -> b t h w c").cpu().numpy()
+    """(b c t h w) in [-1, 1] -> uint8 (b t h w c) (``worldgen.data.video.to_uint8``)."""
+    return video_to_uint8(video)
 
 
 def from_uint8(img: np.ndarray) -> torch.Tensor:
-    """uint8 (h w c) or (b h w c) -> float (b c h w) in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(img)).float() / 127.5 - 1
-    if x.ndim == 3:
-        x = x[None]
-    return rearrange(x, "b h w c -> b c h w")
+    """uint8 (h w c) or (b h w c) -> float (b c h w) in [-1, 1] (``worldgen.data.video.to_float``)."""
+    img = np.asarray(img)
+    return to_float(img[None] if img.ndim == 3 else img, "b h w c -> b c h w")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -198,27 +194,12 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def load_checkpoint(ckpt: str | Path, device: str = "cpu") -> tuple[ARTV, dict]:
-    """An ART·V model from a training output folder (config.yaml + model.safetensors); returns (model, config dict).
-    A latent-space model also needs ``build_codec(model.cfg, ckpt)``."""
-    from omegaconf import OmegaConf
+    """An ART·V model from a training output folder (config.yaml + model.safetensors, through ``worldgen.ckpt``);
+    returns (model, config dict). A latent-space model also needs ``build_codec(model.cfg, ckpt)``."""
+    from worldgen import ckpt as C
 
-    from worldgen.config import load, read_yaml
-    from worldgen.io import load_weights
-
-    ckpt = Path(ckpt)
-    for name in ("config.yaml", "model.safetensors"):
-        if not (ckpt / name).is_file():
-            raise FileNotFoundError(f"{ckpt / name}: missing (expected an ART-V training output folder)")
-    node = read_yaml(ckpt / "config.yaml")
-    if node.get("task") != "artv" or "model" not in node:
-        raise ValueError(f"{ckpt / 'config.yaml'}: not an ART-V config (task={node.get('task')!r})")
-    mcfg = load(ARTVConfig, data=OmegaConf.to_container(node["model"]))
-    model = ARTV(mcfg)
-    missing, unexpected = model.load_state_dict(load_weights(ckpt / "model.safetensors"), strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{ckpt / 'model.safetensors'}: does not match its config (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
-    return model.to(device).eval(), OmegaConf.to_container(node)
+    loaded = C.load(ckpt, ARTVConfig, ARTV, task="artv", device=device, what="ART-V")
+    return loaded.module, loaded.raw
 
 
 def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int, device) -> Callable:
@@ -231,67 +212,5 @@ def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int
     return text_at
 
 
-def main(ckpt: str | Path, prompts: Sequence[str], out: str | Path, switch_at: Sequence[int] = (),
-         image: str | Path | None = None, opts: GenerateOptions | None = None, fps: float = 10.0,
-         device: str = "cpu", progress: bool = True, text_encoder: CachedTextEncoder | None = None) -> np.ndarray:
-    """Generate one video and write ``out`` (mp4) and ``out`` with suffix .yaml; returns uint8 (t h w c)."""
-    from worldgen.data.video import write_video
-    from worldgen.io import write_text
-    from omegaconf import OmegaConf
-
-    opts = opts or GenerateOptions()
-    if opts.sampler not in ("heun", "euler"):
-        raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
-    schedule = prompt_schedule(list(prompts), list(switch_at), opts.frames)
-    model, train_cfg = load_checkpoint(ckpt, device)
-    codec = build_codec(model.cfg, ckpt, device)
-    first = from_uint8(read_image(image)) if image else None
-    if first is None and not any(schedule):
-        raise ValueError("give --image, a non-empty --prompt, or both")
-    enc = text_encoder or CachedTextEncoder(build_text_encoder(model.cfg.text_encoder, model.cfg.text_dim),
-                                            model.cfg.max_text_tokens)
-    anchors = list(switch_at) if opts.reanchor else []
-    video = rollout(model, text_schedule_fn(enc, schedule, 1, device), opts.frames, opts, first, 1, progress, anchors,
-                    codec)
-    frames = to_uint8(video)[0]
-    write_video(out, frames, fps)
-    resolved = {"checkpoint": str(ckpt), "prompts": list(prompts), "switch_at": list(switch_at),
-                "image": str(image) if image else None, "fps": fps, "options": asdict(opts),
-                "model": train_cfg.get("model"), "output": str(out), "frames_shape": list(frames.shape)}
-    write_text(Path(out).with_suffix(".yaml"), OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    return frames
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    d = GenerateOptions()
-    parser.add_argument("--ckpt", required=True, help="ART-V training output folder (config.yaml + model.safetensors)")
-    parser.add_argument("--prompt", action="append", default=[], help="text prompt; repeat for a prompt schedule")
-    parser.add_argument("--switch-at", type=int, action="append", default=[],
-                        help="frame index where the next prompt starts; repeat once per extra prompt")
-    parser.add_argument("--image", default=None, help="first frame / anchor (PNG, JPEG, or a video's first frame)")
-    parser.add_argument("--frames", type=int, default=d.frames, help="frames to generate")
-    parser.add_argument("--out", required=True, help="output mp4 (the resolved config goes beside it as .yaml)")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--sampler", default=d.sampler, choices=["heun", "euler"])
-    parser.add_argument("--steps", type=int, default=d.steps, help="sampler steps per frame")
-    parser.add_argument("--cfg-text", type=float, default=d.cfg_text, help="text guidance scale (1 = off)")
-    parser.add_argument("--cfg-image", type=float, default=d.cfg_image, help="image guidance scale (1 = off)")
-    parser.add_argument("--aug-sigma", type=float, default=d.gen_aug_sigma, help="noise level on the previous frame")
-    parser.add_argument("--churn", type=float, default=d.S_churn, help="Heun S_churn")
-    parser.add_argument("--reanchor", action="store_true", help="the frame at each prompt switch becomes the anchor")
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--device", default="cpu")
-
-    def run(args: argparse.Namespace) -> int:
-        opts = GenerateOptions(frames=args.frames, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                               cfg_text=args.cfg_text, cfg_image=args.cfg_image, gen_aug_sigma=args.aug_sigma,
-                               S_churn=args.churn, reanchor=args.reanchor)
-        prompts = args.prompt or [""]
-        frames = main(args.ckpt, prompts, args.out, args.switch_at, args.image, opts, args.fps, args.device)
-        print(f"wrote {args.out} ({frames.shape[0]} frames, {frames.shape[1]}x{frames.shape[2]})")
-        return 0
-    return run
-
-
-__all__ = ["GenerateOptions", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "main",
-           "configure_cli", "to_uint8", "from_uint8", "read_image"]
+__all__ = ["GenerateOptions", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "text_schedule_fn",
+           "to_uint8", "from_uint8", "read_image"]

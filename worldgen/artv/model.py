@@ -9,10 +9,18 @@ worldgen's documented reconstruction (shared/REFERENCES.md):
 - The noisy frame, the previous frame and the anchor frame are concatenated as input channels; the weights of the
   extra (reference) channels of the first convolution are zero-initialised, so the network starts as a plain image
   denoiser ("minimal changes").
-- EDM preconditioning (Karras et al. 2022, Table 1): D = c_skip x + c_out F(c_in x, c_noise).
+- EDM preconditioning (Karras et al. 2022, Table 1): D = c_skip x + c_out F(c_in x, c_noise), done by
+  ``worldgen.diffusion.EDMPrecond`` around the raw network ``ARTVNet``; training draws sigma and the noise in the
+  shared ``worldgen.diffusion.edm_loss`` (EDM weighting). The network never sees sigma or a schedule, only
+  (c_in x, c_noise, cond).
 - The network also outputs a mask logit map; with m = sigmoid(logit) the clean-frame estimate is
       x0_hat = m * x_ref + (1 - m) * D,     x_ref = the (clean) previous frame.
   Without a reference (first frame / image condition dropped) m = 0.
+  Where the blend lives (a decision): it is ART·V's output parametrisation, applied by ``ARTV`` as a wrapper *over*
+  the preconditioned denoiser, not inside the network's raw output. It must see D after c_skip/c_out (the reference
+  is copied as a clean estimate, not scaled by c_out), so the mask logit leaves ``ARTVNet`` as a side output that
+  ``EDMPrecond`` passes through untouched (``(F, {"mask_logit": ...})``). Weights live under ``denoiser.net.``;
+  checkpoints written before this split (top-level ``unet.*`` etc.) are renamed on load.
 - The previous frame is noise-augmented in training, x_prev_in = x_prev + s_aug n with s_aug ~ U(0, aug_sigma_max),
   and s_aug is embedded and added to the conditioning embedding (GameNGen, DIAMOND; "noise augmentation"); at
   generation a fixed small level (``gen_aug_sigma``) is used. The anchor is not augmented (it is a fixed prompt).
@@ -41,7 +49,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from worldgen.diffusion.edm import edm_coeffs, edm_weight
+from worldgen.diffusion.edm import EDMConfig, EDMPrecond, edm_loss
 from worldgen.diffusion.schedules import expand_like
 from worldgen.nn.embeddings import ScalarEmbedding
 from worldgen.nn.unet import UNet, UNetConfig
@@ -85,8 +93,10 @@ class ARTVConfig:
         return self.latent.channels, h // f, w // f
 
 
-class ARTV(nn.Module):
-    """``forward(x, sigma, cond) -> (x0_hat, extras)``; ``cond`` is a dict (see ``make_cond``)."""
+class ARTVNet(nn.Module):
+    """The raw network ``F(c_in x, c_noise, cond)``: the U-Net on [noisy, previous, anchor] channels with noise, aug,
+    has-reference and text embeddings. Returns ``F`` (b c h w), or ``(F, {"mask_logit": b 1 h w})`` with the mask head.
+    It never sees sigma itself: ``EDMPrecond`` scales its input and hands it ``c_noise = ln(sigma) / 4``."""
 
     def __init__(self, cfg: ARTVConfig):
         super().__init__()
@@ -117,28 +127,56 @@ class ARTV(nn.Module):
         keep = rearrange(~drop, "b -> b 1 1")
         return torch.where(keep, text.to(null), null), torch.where(keep[..., 0], text_mask, full)
 
-    def embed(self, sigma, aug_sigma, has_ref, tokens, mask) -> torch.Tensor:
-        emb = self.noise_emb(sigma.log() / 4) + self.ref_emb(has_ref.long())
+    def embed(self, c_noise, aug_sigma, has_ref, tokens, mask) -> torch.Tensor:
+        emb = self.noise_emb(c_noise) + self.ref_emb(has_ref.long())
         if self.aug_emb is not None:
             emb = emb + self.aug_emb(aug_sigma / max(self.cfg.aug_sigma_max, 1e-6))
         m = mask.to(tokens.dtype)[..., None]
         return emb + self.text_proj((tokens * m).sum(1) / m.sum(1).clamp(min=1))
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict) -> tuple[torch.Tensor, dict]:
-        cfg = self.cfg
-        sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32).expand(x.shape[0])
-        has_ref = cond["has_ref"]
-        r = expand_like(has_ref.float(), x)
-        refs = [cond["prev_in"] * r] + ([cond["anchor_in"] * r] if cfg.use_anchor else [])
-        c_skip, c_out, c_in, _ = edm_coeffs(sigma, cfg.sigma_data)
+    def forward(self, x_in: torch.Tensor, c_noise: torch.Tensor, cond: dict):
+        r = expand_like(cond["has_ref"].float(), x_in)
+        refs = [cond["prev_in"] * r] + ([cond["anchor_in"] * r] if self.cfg.use_anchor else [])
         tokens, mask = self.text_inputs(cond.get("text"), cond.get("text_mask"), cond["text_drop"])
-        emb = self.embed(sigma, cond["aug_sigma"], has_ref, tokens, mask)
-        out = self.unet(torch.cat([expand_like(c_in, x) * x, *refs], dim=1), emb, tokens, mask)
+        emb = self.embed(c_noise, cond["aug_sigma"], cond["has_ref"], tokens, mask)
+        out = self.unet(torch.cat([x_in, *refs], dim=1), emb, tokens, mask)
         c = self.state_channels
-        denoised = expand_like(c_skip, x) * x + expand_like(c_out, x) * out[:, :c]
-        if not cfg.use_mask:
-            return denoised, {"x0_theta": denoised}
-        m = torch.sigmoid(out[:, c:]) * r
+        return (out[:, :c], {"mask_logit": out[:, c:]}) if self.cfg.use_mask else out
+
+
+_LEGACY_NAMES = ("unet.", "noise_emb.", "aug_emb.", "ref_emb.", "text_proj.", "null_text")
+
+
+def _rename_legacy_keys(module, state_dict, prefix, *args) -> None:
+    """Checkpoints written before the EDM wrapper (e.g. checkpoints/artv-tiny) name the raw network's weights at the
+    top level (``unet.*``); they now live under ``denoiser.net.``. Renamed in place so strict loading still works."""
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        if key[len(prefix):].startswith(_LEGACY_NAMES):
+            state_dict[prefix + "denoiser.net." + key[len(prefix):]] = state_dict.pop(key)
+
+
+class ARTV(nn.Module):
+    """The ART·V denoiser: the masked-diffusion head over ``EDMPrecond(ARTVNet)``.
+
+    ``forward(x, sigma, cond) -> (x0_hat, extras)``; ``cond`` is a dict (see ``make_cond``); ``extras`` holds
+    ``x0_theta`` (the EDM estimate D) and, with the mask, ``mask`` (m, b 1 h w)."""
+
+    def __init__(self, cfg: ARTVConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.denoiser = EDMPrecond(ARTVNet(cfg), sigma_data=cfg.sigma_data)
+        self.register_load_state_dict_pre_hook(_rename_legacy_keys)
+
+    @property
+    def net(self) -> ARTVNet:
+        return self.denoiser.net
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict) -> tuple[torch.Tensor, dict]:
+        out = self.denoiser(x, sigma, cond)
+        if not self.cfg.use_mask:
+            return out, {"x0_theta": out}
+        denoised, aux = out
+        m = torch.sigmoid(aux["mask_logit"]) * expand_like(cond["has_ref"].float(), x)
         return m * cond["prev"] + (1 - m) * denoised, {"x0_theta": denoised, "mask": m}
 
 
@@ -204,15 +242,16 @@ def artv_loss(model: ARTV, frames: torch.Tensor, text: torch.Tensor, text_mask: 
     cond = make_cond(prev, anchor, text[clip], text_mask[clip], b=n, shape=x0.shape[1:], device=dev,
                      aug_sigma=aug, aug_noise=randn(*x0.shape) if mc.noise_aug else None,
                      text_drop=rand(n) < cfg.p_drop_text, has_ref=rand(n) >= cfg.p_drop_image)
-    sigma = (cfg.P_mean + cfg.P_std * randn(n)).exp()
-    x0_hat, extras = model(x0 + expand_like(sigma, x0) * randn(*x0.shape), sigma, cond)
-    per = (x0_hat - x0).pow(2).flatten(1).mean(1)
-    loss = (edm_weight(sigma, mc.sigma_data) * per).mean()
-    logs = {"loss": loss.detach(), "mse_x0": per.mean().detach()}
-    if "mask" in extras:
-        ref = cond["has_ref"]
-        logs["mask_mean"] = extras["mask"][ref].mean().detach() if ref.any() else torch.tensor(0.0)
-    return loss, logs
+    edm = EDMConfig(sigma_data=mc.sigma_data, P_mean=cfg.P_mean, P_std=cfg.P_std)
+    return edm_loss(model, x0, cond, edm, g, aux_logs=_mask_logs)
+
+
+def _mask_logs(extras: dict, cond: dict) -> dict:
+    """Mean mask value over the samples that had a reference (the fraction of the frame copied)."""
+    if "mask" not in extras:
+        return {}
+    ref = cond["has_ref"]
+    return {"mask_mean": extras["mask"][ref].mean().detach() if ref.any() else torch.tensor(0.0)}
 
 
 def resize_frames(frames: torch.Tensor, size) -> torch.Tensor:
@@ -292,5 +331,5 @@ def build_codec(cfg: ARTVConfig, ckpt_dir: str | Path | None = None, device="cpu
     return check_codec(cfg, FrameCodec(load_autoencoder(path))).to(device)
 
 
-__all__ = ["ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVLossConfig",
+__all__ = ["ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVNet", "ARTVLossConfig",
            "make_cond", "artv_loss", "sample_triples", "resize_frames", "count_params"]

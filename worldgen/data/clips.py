@@ -1,4 +1,6 @@
-"""Video clips from driving episode folders: a torch ``Dataset`` and a ``LightningDataModule`` split by episode.
+"""Video clips from driving episode folders: a torch ``Dataset``, its config and the split by episode.
+
+The ``LightningDataModule`` over these clips is ``worldgen.lit.datamodules.DrivingDataModule``.
 
 Items follow DrivingWorld's (Hu et al., 2024) conditioning: frames plus the ego motion of each frame *relative to the
 previous sampled frame* (dx forward m, dy left m, dyaw rad; the first frame of a clip is zeros) and a mask that is
@@ -19,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import lightning as L
 import numpy as np
 import torch
-from einops import rearrange
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from worldgen.data.episodes import META_NAME, VIDEO_NAME, relative_poses, scan_episode_dirs
-from worldgen.data.video import VideoError, read_frames, read_video, video_length
+from worldgen.data.video import VideoError, read_frames, read_video, to_float, video_length
 from worldgen.io import read_json
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
@@ -151,7 +151,7 @@ class VideoClipDataset(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(raw))
         if self.output == "uint8":
             return x
-        return rearrange(x.float() / 127.5 - 1.0, "t h w c -> c t h w").contiguous()
+        return to_float(x, "t h w c -> c t h w")
 
     def __getitem__(self, i: int) -> dict:
         for attempt in range(len(self.index)):
@@ -204,41 +204,3 @@ def split_episodes(ids: Sequence[str], val_fraction: float, seed: int) -> tuple[
     perm = np.random.default_rng(seed).permutation(len(ids))
     val = sorted(ids[j] for j in perm[:n_val])
     return [x for x in ids if x not in set(val)], val
-
-
-class DrivingDataModule(L.LightningDataModule):
-    def __init__(self, cfg: DrivingDataConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.train_set: VideoClipDataset | None = None
-        self.val_set: VideoClipDataset | None = None
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        c = self.cfg
-        dirs, _ = scan_episode_dirs(c.root)
-        ids = [d.name for d in dirs if d.name not in set(c.exclude)]
-        train_ids, val_ids = split_episodes(ids, c.val_fraction, c.seed)
-        common = dict(clip_len=c.clip_len, stride=c.stride, output=c.output, skip_bad=c.skip_bad)
-        self.train_set = VideoClipDataset(c.root, hop=c.hop, episodes=train_ids, **common)
-        self.val_set = VideoClipDataset(c.root, episodes=val_ids, **common)
-        if len(self.train_set) == 0:
-            raise ValueError(f"{c.root}: no training clips of {c.clip_len} frames at stride {c.stride} "
-                             f"({self.train_set.summary()['episodes']} usable episodes)")
-
-    def _loader(self, ds: VideoClipDataset, train: bool) -> DataLoader:
-        from worldgen.lit.data import make_loader  # resumable mid-epoch (trainer.resume=last)
-
-        c = self.cfg
-        return make_loader(ds, c.batch_size, shuffle=train, drop_last=train and len(ds) >= c.batch_size,
-                           num_workers=c.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, train=True)
-
-    def val_dataloader(self):
-        return self._loader(self.val_set, train=False) if len(self.val_set) else []
-
-    def summary(self) -> dict:
-        return {"train": self.train_set.summary(), "val": self.val_set.summary()}

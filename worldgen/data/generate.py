@@ -12,7 +12,12 @@ Deliberate deviations: the view is top-down and world-aligned (highway-env's ren
 The planned maneuvers pass a safety filter (``safe_meta``: no lane change into a close car, brake to keep a
 1.5 s headway) because highway-env's MDPVehicle does not avoid collisions itself; a crash still makes the episode
 restart with the next sub-seed (up to ``MAX_ATTEMPTS``; the last attempt is kept and its caption says so).
-Frames are rendered at ``RENDER_SCALE`` times the output size and box-filtered down.
+
+Two looks (``--look``, recorded in every sidecar; ``docs/formats.md`` gives the reasons). ``crisp`` (the default since
+generator v2) is designed so that structure survives a tiny tokenizer: frames are rendered at the output size with
+no anti-aliasing, lane markings are drawn ``stripe_px`` (2) pixels wide and the view is zoomed so that a 5 m car is
+about 13x5 px at 64x128. ``legacy`` is the v1 look: rendered at ``RENDER_SCALE`` times the output size and
+box-filtered down, highway-env's 0.3 m markings (faint 1 px lines) and a wider view (cars ~10x4 px).
 
 Each episode is written atomically and skipped when it already exists, so rerunning resumes; episode ``i`` only
 depends on ``(seed, i)``, so the output does not depend on ``--workers`` or ``--shard``.
@@ -32,9 +37,23 @@ import numpy as np
 
 from worldgen.data.episodes import EPISODES_DIR, is_complete, write_episode, write_manifest
 
-RENDER_SCALE = 2  # render at 2x the output size, then area-downsample (anti-aliasing)
+RENDER_SCALE = 2  # legacy look: render at 2x the output size, then area-downsample (anti-aliasing)
 MAX_ATTEMPTS = 4  # restarts after a crash before the crashed attempt is kept
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # v2: the crisp look is the default
+
+
+@dataclass(frozen=True)
+class Look:
+    render_scale: int  # render at this multiple of the output size, then box-filter down
+    zoom: float  # view_m is divided by this (>1 = closer view, bigger cars)
+    stripe_px: float  # lane-marking width at the output size in px (0 = highway-env's own 0.3 m)
+
+
+LOOKS = {
+    "crisp": Look(render_scale=1, zoom=4 / 3, stripe_px=2.0),  # 64 m -> 48 m across 128 px: 2.67 px/m
+    "legacy": Look(render_scale=RENDER_SCALE, zoom=1.0, stripe_px=0.0),
+}
+HIGHWAY_STRIPE_M = 0.3  # highway-env's LaneGraphics.STRIPE_WIDTH
 
 
 @dataclass(frozen=True)
@@ -79,6 +98,7 @@ class GenConfig:
     seed: int = 0  # dataset seed; episode i uses (seed, i)
     shard: tuple = (0, 1)  # (index, count): this process makes episodes with i % count == index
     progress: bool = True  # show a progress bar
+    look: str = "crisp"  # crisp (v2: 2 px markings, zoomed, no anti-aliasing) | legacy (v1 look)
 
 
 def ensure_offscreen() -> None:
@@ -206,11 +226,26 @@ def start_speed(v, driver: PursuitDriver | None, speeds: Sequence[float], rng: n
 
 
 # ----------------------------------------------------------------------------------------------- one episode
-def env_config(sc: Scenario, cfg_size: Sequence[int], fps: float, frames: int, rng: np.random.Generator) -> dict:
-    h, w = (int(x) * RENDER_SCALE for x in cfg_size)
+def view_m(sc: Scenario, look: str) -> float:
+    """Metres across the image width for a scenario in a look."""
+    return sc.view_m / LOOKS[look].zoom
+
+
+def set_stripe_width(look: str, scaling: float) -> None:
+    """Lane markings ``stripe_px`` wide at the output size. highway-env draws them ``int(STRIPE_WIDTH * scaling)``
+    px wide (a class attribute, so this is per process; every episode sets it before rendering)."""
+    from highway_env.road.graphics import LaneGraphics
+
+    lk = LOOKS[look]
+    LaneGraphics.STRIPE_WIDTH = (lk.stripe_px * lk.render_scale + 0.25) / scaling if lk.stripe_px else HIGHWAY_STRIPE_M
+
+
+def env_config(sc: Scenario, cfg_size: Sequence[int], fps: float, frames: int, rng: np.random.Generator,
+               look: str = "crisp") -> dict:
+    h, w = (int(x) * LOOKS[look].render_scale for x in cfg_size)
     hz = int(round(fps))
     conf = {"policy_frequency": hz, "simulation_frequency": hz, "screen_width": w, "screen_height": h,
-            "scaling": w / sc.view_m, "centering_position": list(sc.centering), "offscreen_rendering": True,
+            "scaling": w / view_m(sc, look), "centering_position": list(sc.centering), "offscreen_rendering": True,
             "duration": frames / fps + 10, "show_trajectories": False, "render_agent": True,
             "real_time_rendering": False,
             # the recorder needs no agent observation; highway-env's default Kinematics table (pandas) costs ~2/3
@@ -266,8 +301,9 @@ def _neighbours(env, v, radius: float = 40.0) -> int:
 def rollout(sc: Scenario, cfg: GenConfig, seed: int, stop_on_crash: bool = False) -> tuple[np.ndarray, dict]:
     """Run one attempt; returns frames ``(t, h, w, 3)`` and per-frame records (cut short at a crash if asked)."""
     rng = np.random.default_rng(seed)
-    conf = env_config(sc, cfg.size, cfg.fps, cfg.frames, rng)
+    conf = env_config(sc, cfg.size, cfg.fps, cfg.frames, rng, cfg.look)
     env = make_env(sc, conf)
+    set_stripe_width(cfg.look, conf["scaling"])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -382,8 +418,8 @@ def make_one(cfg: GenConfig, i: int) -> dict:
     meta = {"fps": cfg.fps, "env_id": env_id, "seed": seed, "dataset_seed": cfg.seed, "index": i,
             "attempt": attempt, "caption": caption(sc, rec), "poses": rec["poses"], "speed": rec["speed"],
             "actions": rec["actions"], "controls": rec["controls"], "lane_index": rec["lanes"],
-            "crashed": rec["crashed"], "lanes_count": rec["lanes_count"], "view_m": sc.view_m,
-            "generator": f"worldgen.data.generate v{GENERATOR_VERSION}"}
+            "crashed": rec["crashed"], "lanes_count": rec["lanes_count"], "view_m": view_m(sc, cfg.look),
+            "look": cfg.look, "generator": f"worldgen.data.generate v{GENERATOR_VERSION}"}
     _clear_stale(cfg.out, eid)
     write_episode(cfg.out, eid, frames, meta)
     return {"id": eid, "frames": len(frames), "skipped": False, "seconds": time.perf_counter() - t0,
@@ -406,6 +442,8 @@ def shard_indices(n: int, shard: Sequence[int]) -> list[int]:
 
 
 def check_config(cfg: GenConfig) -> None:
+    if cfg.look not in LOOKS:
+        raise ValueError(f"--look {cfg.look!r}: choose from {', '.join(LOOKS)}")
     unknown = [e for e in cfg.envs if e not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown env(s) {unknown}; choose from {', '.join(SCENARIOS)}")
@@ -491,6 +529,8 @@ def configure_cli(parser: argparse.ArgumentParser):
     parser.add_argument("--seed", type=int, default=0, help="dataset seed")
     parser.add_argument("--shard", default="0/1", help="I/N: make only episodes with index %% N == I")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--look", default="crisp", choices=sorted(LOOKS),
+                        help="crisp: 2 px markings, zoomed view, no anti-aliasing (default); legacy: the v1 look")
 
     def handler(args: argparse.Namespace) -> int:
         import json
@@ -498,7 +538,7 @@ def configure_cli(parser: argparse.ArgumentParser):
         cfg = GenConfig(out=args.out, episodes=args.episodes, frames=args.frames,
                         envs=tuple(e.strip() for e in args.envs.split(",") if e.strip()),
                         size=parse_size(args.size), fps=args.fps, workers=args.workers, seed=args.seed,
-                        shard=parse_shard(args.shard), progress=not args.no_progress)
+                        shard=parse_shard(args.shard), progress=not args.no_progress, look=args.look)
         print(json.dumps(generate(cfg), indent=2))
         return 0
     return handler

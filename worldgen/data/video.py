@@ -1,5 +1,9 @@
-"""Video files at the edges of worldgen: uint8 ``t h w c`` arrays <-> mp4 (H.264 via PyAV).
+"""Video files at the edges of worldgen: uint8 ``t h w c`` arrays <-> mp4 (H.264 via PyAV), and the one place
+where uint8 pixels become model floats and back.
 
+House convention: uint8 ``b t h w c`` (or ``t h w c``) at the edges (files, demo, FVD), float ``b c t h w`` in
+[-1, 1] inside models. ``to_float`` maps 0..255 to [-1, 1] (``x / 127.5 - 1``) and ``to_uint8`` maps back
+(clamp, ``(x + 1) * 127.5``, round); both rearrange with an einops pattern whose default is the house layout.
 Reading prefers decord when it is installed and falls back to PyAV; both return the same decoded pixels.
 A missing, truncated or corrupt file raises ``VideoError`` naming the file.
 """
@@ -24,6 +28,27 @@ def check_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:
     if len(frames) == 0:
         raise VideoError(f"{what}: no frames")
     return frames
+
+
+def to_float(frames, layout: str | None = "b t h w c -> b c t h w", device=None):
+    """uint8 pixels (numpy or torch, 0..255) -> float32 torch tensor in [-1, 1], rearranged by the einops
+    ``layout`` (None: keep the layout). Other layouts: ``"t h w c -> c t h w"``, ``"b h w c -> b c h w"``."""
+    import torch
+    from einops import rearrange
+
+    x = torch.as_tensor(np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else frames, device=device)
+    x = x.float() / 127.5 - 1.0
+    return rearrange(x, layout).contiguous() if layout else x
+
+
+def to_uint8(video, layout: str | None = "b c t h w -> b t h w c") -> np.ndarray:
+    """Float pixels in [-1, 1] (torch, clamped) -> uint8 numpy array, rearranged by the einops ``layout``
+    (None: keep the layout). The inverse of ``to_float`` on every uint8 value."""
+    import torch
+    from einops import rearrange
+
+    x = ((video.detach().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return (rearrange(x, layout) if layout else x).cpu().numpy()
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 10.0, crf: int = 18) -> None:

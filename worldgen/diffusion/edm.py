@@ -8,8 +8,11 @@ Generative Models"), Table 1 and Eq. 7-8.
     lambda = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2,
     ln sigma ~ N(P_mean, P_std^2).
 
-The raw network is called ``net(x_in, c_noise, cond)``; ``c_noise`` is a (b,) vector. Deviation: the loss is the mean
-over elements (not the sum), which only rescales the learning rate.
+The raw network is called ``net(x_in, c_noise, cond)``; ``c_noise`` is a (b,) vector. A network may also return
+``(F, aux)``: then ``EDMPrecond`` returns ``(D, aux)``, passing ``aux`` (side outputs that are not part of the clean
+estimate, e.g. ART·V's mask logits) through untouched. A denoiser that returns ``(x0_hat, aux)`` works with
+``edm_loss`` too; ``aux_logs(aux, cond)`` then adds its entries to the logs. Deviation: the loss is the mean over
+elements (not the sum), which only rescales the learning rate.
 """
 from __future__ import annotations
 
@@ -48,20 +51,23 @@ def edm_weight(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
 
 
 class EDMPrecond(nn.Module):
-    """Wrap a raw network ``net(x_in, c_noise, cond)`` into the denoiser ``D(x, sigma, cond) -> x0_hat``."""
+    """Wrap a raw network ``net(x_in, c_noise, cond)`` into the denoiser ``D(x, sigma, cond) -> x0_hat``
+    (or ``(x0_hat, aux)`` when the network returns ``(F, aux)``)."""
 
     def __init__(self, net: nn.Module, sigma_data: float = 0.5):
         super().__init__()
         self.net = net
         self.sigma_data = float(sigma_data)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, cond: Any = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, cond: Any = None):
         sigma = torch.as_tensor(sigma, device=x.device, dtype=torch.float32)
         if sigma.ndim == 0:
             sigma = sigma.expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = edm_coeffs(sigma.float(), self.sigma_data)
-        f = self.net(expand_like(c_in, x) * x, c_noise.to(x.dtype), cond)
-        return expand_like(c_skip, x) * x + expand_like(c_out, x) * f
+        out = self.net(expand_like(c_in, x) * x, c_noise.to(x.dtype), cond)
+        f, aux = out if isinstance(out, tuple) else (out, None)
+        denoised = expand_like(c_skip, x) * x + expand_like(c_out, x) * f
+        return (denoised, aux) if isinstance(out, tuple) else denoised
 
 
 def sample_training_sigma(n: int, cfg: EDMConfig, device=None,
@@ -72,16 +78,24 @@ def sample_training_sigma(n: int, cfg: EDMConfig, device=None,
 
 
 def edm_loss(precond: Callable, x0: torch.Tensor, cond: Any, cfg: EDMConfig,
-             generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, dict]:
-    """EDM training loss for one batch ``x0`` (b, ...); returns (loss, logs)."""
+             generator: Optional[torch.Generator] = None,
+             aux_logs: Optional[Callable[[Any, Any], dict]] = None) -> tuple[torch.Tensor, dict]:
+    """EDM training loss for one batch ``x0`` (b, ...); returns (loss, logs).
+
+    Draws sigma (b,) and then the noise (x0's shape) from ``generator``, in that order. ``precond`` returns
+    ``x0_hat`` or ``(x0_hat, aux)``; ``aux_logs(aux, cond)`` (optional) returns extra detached scalars to log."""
     b = x0.shape[0]
     sigma = sample_training_sigma(b, cfg, x0.device, generator)
     noise = torch.randn(x0.shape, generator=generator).to(x0)
     x_noisy = x0 + expand_like(sigma, x0) * noise
-    denoised = precond(x_noisy, sigma, cond)
+    out = precond(x_noisy, sigma, cond)
+    denoised, aux = out if isinstance(out, tuple) else (out, None)
     per_sample = (denoised - x0).pow(2).flatten(1).mean(1)
     loss = (edm_weight(sigma, cfg.sigma_data).to(x0) * per_sample).mean()
-    return loss, {"loss": loss.detach(), "mse_x0": per_sample.mean().detach()}
+    logs = {"loss": loss.detach(), "mse_x0": per_sample.mean().detach()}
+    if aux_logs is not None:
+        logs.update(aux_logs(aux, cond))
+    return loss, logs
 
 
 __all__ = ["EDMConfig", "EDMPrecond", "edm_coeffs", "edm_weight", "edm_loss", "sample_training_sigma"]

@@ -18,14 +18,9 @@ from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, FrameCodec, a
                                  resize_frames)
 from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 from worldgen.config import ExperimentConfig
-from worldgen.data.clips import DrivingDataConfig, DrivingDataModule
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4  # AdamW learning rate (ART-V fine-tunes SD at 1e-4 scale; tiny configs use more)
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 500  # linear warm-up, then cosine decay to 10% over trainer.max_steps
+from worldgen.data.clips import DrivingDataConfig
+from worldgen.lit.datamodules import DrivingDataModule
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 
 
 @dataclass
@@ -35,11 +30,12 @@ class Config(ExperimentConfig):
     model: ARTVConfig = field(default_factory=ARTVConfig)
     loss: ARTVLossConfig = field(default_factory=ARTVLossConfig)
     data: DrivingDataConfig = field(default_factory=lambda: DrivingDataConfig(clip_len=16, stride=1))
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    # ART-V fine-tunes SD at 1e-4 scale (tiny configs use more)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, betas=[0.9, 0.99], warmup_steps=500))
     torch_threads: int = 0  # intra-op CPU threads (0 = torch's default); 1 is fastest for tiny models on busy CPUs
 
 
-class ARTVModule(L.LightningModule):
+class ARTVModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -86,11 +82,7 @@ class ARTVModule(L.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in logs.items()}, sync_dist=True, batch_size=len(batch["caption"]))
 
     def configure_optimizers(self):
-        from worldgen.lit.optim import adamw_warmup_cosine
-
-        o = self.cfg.optim
-        return adamw_warmup_cosine(self.model, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps,
-                                   betas=(0.9, 0.99))
+        return configure_adamw(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
 
 
 def build(cfg: Config):

@@ -19,14 +19,9 @@ from einops import rearrange
 from worldgen.artv.autoencoder import FrameAE, FrameAEConfig, calibrate, frame_ae_loss
 from worldgen.artv.model import count_params, resize_frames
 from worldgen.config import ExperimentConfig
-from worldgen.data.clips import DrivingDataConfig, DrivingDataModule
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 4.5e-6  # AdamW learning rate (LDM autoencoders: 4.5e-6 x batch; tiny configs use more)
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 500  # linear warm-up, then cosine decay to 10% over trainer.max_steps
+from worldgen.data.clips import DrivingDataConfig
+from worldgen.lit.datamodules import DrivingDataModule
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 
 
 @dataclass
@@ -35,7 +30,8 @@ class Config(ExperimentConfig):
     out_dir: str = "runs/frame_ae"
     model: FrameAEConfig = field(default_factory=FrameAEConfig)
     data: DrivingDataConfig = field(default_factory=lambda: DrivingDataConfig(clip_len=4, stride=4, hop=4))
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    # LDM autoencoders: lr 4.5e-6 x batch, Adam betas (0.5, 0.9); tiny configs use a larger lr
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=4.5e-6, betas=[0.5, 0.9], warmup_steps=500))
     frames_per_clip: int = 2  # random frames of each clip per step (frames of one clip are strongly correlated)
     scale_batches: int = 16  # training batches used to compute the latent shift/scale after training
     torch_threads: int = 0  # intra-op CPU threads (0 = torch's default)
@@ -50,7 +46,7 @@ def pick_frames(clips: torch.Tensor, k: int, g: torch.Generator | None = None) -
     return rearrange(picked, "b c k h w -> (b k) c h w")
 
 
-class FrameAEModule(L.LightningModule):
+class FrameAEModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -89,11 +85,7 @@ class FrameAEModule(L.LightningModule):
         self.print(f"latent calibration: shift {shift:.4g}, scale {scale:.4g}")
 
     def configure_optimizers(self):
-        from worldgen.lit.optim import adamw_warmup_cosine
-
-        o = self.cfg.optim
-        return adamw_warmup_cosine(self.model, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps,
-                                   betas=(0.5, 0.9))
+        return configure_adamw(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
 
 
 def build(cfg: Config):

@@ -8,7 +8,6 @@ the model without Lightning.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from torch.utils.data import TensorDataset
 
 from worldgen.config import ExperimentConfig
 from worldgen.data.offline_rl import load_dataset
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 from worldgen.rl.pgd import Normalizer, PGDModelConfig, TrajectoryDiffusion, load_trajectory_model, make_windows
 
 
@@ -31,34 +31,15 @@ class PGDDataConfig:
 
 
 @dataclass
-class PGDOptimConfig:
-    lr: float = 2e-3  # Adam peak learning rate (PGD code)
-    weight_decay: float = 0.0  # AdamW weight decay (PGD: plain Adam)
-    warmup_frac: float = 0.1  # fraction of trainer.max_steps spent warming up from 0.1 lr
-
-
-@dataclass
 class Config(ExperimentConfig):
     task: str = "pgd"
     data: PGDDataConfig = field(default_factory=PGDDataConfig)
     model: PGDModelConfig = field(default_factory=PGDModelConfig)
-    optim: PGDOptimConfig = field(default_factory=PGDOptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(  # PGD code: optax Adam, warmup_cosine_decay
+        lr=2e-3, betas=[0.9, 0.999], warmup_frac=0.1, warmup_start=0.1, min_lr_ratio=0.0))
 
 
-def warmup_cosine(opt: torch.optim.Optimizer, total: int, warmup_frac: float):
-    """PGD's optax.warmup_cosine_decay_schedule: 0.1 lr -> lr linearly, then cosine to 0."""
-    warm = max(1, int(total * warmup_frac)) if total > 0 else 1
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return 0.1 + 0.9 * step / warm
-        if total <= 0:
-            return 1.0
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
-
-class PGDModule(L.LightningModule):
+class PGDModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config, model: TrajectoryDiffusion):
         super().__init__()
         self.cfg, self.model = cfg, model
@@ -74,10 +55,7 @@ class PGDModule(L.LightningModule):
             self.model.update_ema()
 
     def configure_optimizers(self):
-        o = self.cfg.optim
-        opt = torch.optim.AdamW(self.model.denoiser.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-        sched = warmup_cosine(opt, self.cfg.trainer.max_steps, o.warmup_frac)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return configure_adamw(self.model.denoiser, self.cfg.optim, self.cfg.trainer.max_steps)
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -86,7 +64,7 @@ class WindowDataModule(L.LightningDataModule):
         self.windows, self.cfg = torch.as_tensor(windows, dtype=torch.float32), cfg
 
     def train_dataloader(self):
-        from worldgen.lit.data import make_loader
+        from worldgen.data.loaders import make_loader
 
         bs = min(self.cfg.batch_size, len(self.windows))
         return make_loader(TensorDataset(self.windows), bs, shuffle=True, drop_last=True,
@@ -124,4 +102,4 @@ def export(cfg: Config, module: PGDModule, out_dir) -> None:
 load_pgd = load_trajectory_model  # the model rebuilds from pgd.json alone (worldgen.rl.pgd)
 
 
-__all__ = ["Config", "PGDDataConfig", "PGDOptimConfig", "PGDModule", "build", "export", "load_pgd"]
+__all__ = ["Config", "PGDDataConfig", "PGDModule", "build", "export", "load_pgd"]

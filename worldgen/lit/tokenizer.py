@@ -14,17 +14,11 @@ import torch
 from torch import nn
 
 from worldgen.config import ExperimentConfig
-from worldgen.data.clips import DrivingDataConfig, DrivingDataModule
+from worldgen.data.clips import DrivingDataConfig
+from worldgen.lit.datamodules import DrivingDataModule
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 from worldgen.tokenizer.losses import VQGANLoss, VQLossConfig, psnr
 from worldgen.tokenizer.vq import VQConfig, VQVideoTokenizer
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4  # AdamW learning rate (LlamaGen/VQGAN tokenizers: 1e-4)
-    weight_decay: float = 0.0  # AdamW weight decay
-    betas: list = field(default_factory=lambda: [0.9, 0.95])  # AdamW betas
-    warmup_steps: int = 1000  # linear warm-up, then cosine decay to 10% over trainer.max_steps
 
 
 @dataclass
@@ -34,10 +28,10 @@ class Config(ExperimentConfig):
     model: VQConfig = field(default_factory=VQConfig)
     loss: VQLossConfig = field(default_factory=VQLossConfig)
     data: DrivingDataConfig = field(default_factory=lambda: DrivingDataConfig(clip_len=16, stride=2))
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4))  # LlamaGen/VQGAN tokenizers: 1e-4
 
 
-class TokenizerModule(L.LightningModule):
+class TokenizerModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -68,13 +62,13 @@ class TokenizerModule(L.LightningModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        self._val_counts = torch.zeros(self.cfg.model.codebook_size, device=self.device)
+        self._val_counts = torch.zeros(self.model.codebook_size, device=self.device)
 
     def validation_step(self, batch, batch_idx):
         video = self._frames(batch)
         recon, codes, vq_loss, _ = self.model(video)
         rec, _ = self.objective.reconstruction(video, recon)
-        self._val_counts += torch.bincount(codes.flatten(), minlength=self.cfg.model.codebook_size).float()
+        self._val_counts += torch.bincount(codes.flatten(), minlength=self.model.codebook_size).float()
         self.log_dict({"val/psnr": psnr(recon, video), "val/rec": rec, "val/vq": vq_loss}, sync_dist=True,
                       batch_size=video.shape[0])
 
@@ -88,12 +82,8 @@ class TokenizerModule(L.LightningModule):
         self.log_dict({"val/perplexity": logs["perplexity"], "val/codes_used_frac": logs["codes_used_frac"]})
 
     def configure_optimizers(self):
-        from worldgen.lit.optim import adamw_warmup_cosine
-
-        o = self.cfg.optim
         both = nn.ModuleList([self.model, self.objective])
-        return adamw_warmup_cosine(both, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps,
-                                   betas=tuple(o.betas))
+        return configure_adamw(both, self.cfg.optim, self.cfg.trainer.max_steps)
 
 
 def build(cfg: Config):

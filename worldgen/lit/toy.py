@@ -15,7 +15,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from worldgen.config import ExperimentConfig
-from worldgen.lit.data import make_loader
+from worldgen.data.loaders import make_loader
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 
 
 @dataclass
@@ -35,18 +36,11 @@ class ToyDataConfig:
 
 
 @dataclass
-class ToyOptimConfig:
-    lr: float = 1e-2  # AdamW learning rate
-    weight_decay: float = 0.0  # AdamW weight decay
-    warmup_steps: int = 5  # linear warm-up, then cosine decay to 10% over trainer.max_steps
-
-
-@dataclass
 class Config(ExperimentConfig):
     task: str = "toy"
     model: ToyModelConfig = field(default_factory=ToyModelConfig)
     data: ToyDataConfig = field(default_factory=ToyDataConfig)
-    optim: ToyOptimConfig = field(default_factory=ToyOptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-2, warmup_steps=5))
     slow_step_s: float = 0.0  # sleep per training step (lets tests kill a run mid-way)
     record_dir: str = ""  # when set, each rank writes the sample indices it saw here
 
@@ -100,7 +94,7 @@ class ToyDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.cfg.batch_size)
 
 
-class ToyModule(L.LightningModule):
+class ToyModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -122,10 +116,7 @@ class ToyModule(L.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in logs.items()}, sync_dist=True)
 
     def configure_optimizers(self):
-        from worldgen.lit.optim import adamw_warmup_cosine
-
-        o = self.cfg.optim
-        return adamw_warmup_cosine(self.model, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps)
+        return configure_adamw(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
 
     def on_train_end(self) -> None:
         if self.cfg.record_dir:

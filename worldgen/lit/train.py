@@ -50,6 +50,8 @@ def main(cfg: Any, command: str = "") -> Any:
     from worldgen.lit.trainer import build_trainer, clean_stale_temp_files, resolve_resume
 
     mod = task_module(cfg.task)
+    if hasattr(mod, "train"):  # a task with its own (non-Lightning) loop runs and writes everything itself
+        return mod.train(cfg, command=command or " ".join(sys.argv))
     out_dir = Path(cfg.out_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     module, datamodule = mod.build(cfg)

@@ -11,17 +11,12 @@ from dataclasses import dataclass, field
 import lightning as L
 
 from worldgen.config import ExperimentConfig
-from worldgen.worldmodel.data import ShardDataConfig, TokenDataModule, posedrop
+from worldgen.data.tokens import ShardDataConfig, posedrop
+from worldgen.lit.datamodules import TokenDataModule
+from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 from worldgen.worldmodel.drift import DriftConfig, world_model_loss
 from worldgen.worldmodel.model import DrivingWorldGPT, GPTConfig
 from worldgen.worldmodel.rollout import SamplingConfig
-
-
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4  # AdamW peak learning rate (paper: 1e-4)
-    weight_decay: float = 1e-3  # AdamW weight decay (paper: 1e-3)
-    warmup_steps: int = 1000  # linear warm-up, then cosine decay to 10% over trainer.max_steps
 
 
 @dataclass
@@ -30,11 +25,11 @@ class Config(ExperimentConfig):
     model: GPTConfig = field(default_factory=GPTConfig)
     data: ShardDataConfig = field(default_factory=ShardDataConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=1e-3))  # paper's values
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout defaults saved with the checkpoint
 
 
-class WorldModelModule(L.LightningModule):
+class WorldModelModule(WarmupCosineStep, L.LightningModule):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
@@ -53,10 +48,7 @@ class WorldModelModule(L.LightningModule):
         self.log_dict({f"val/{k}": v for k, v in logs.items()}, sync_dist=True, prog_bar=False)
 
     def configure_optimizers(self):
-        from worldgen.lit.optim import adamw_warmup_cosine
-
-        o = self.cfg.optim
-        return adamw_warmup_cosine(self.model, o.lr, o.weight_decay, o.warmup_steps, self.cfg.trainer.max_steps)
+        return configure_adamw(self.model, self.cfg.optim, self.cfg.trainer.max_steps)
 
 
 def clip_frames(cfg: Config) -> int:

@@ -294,22 +294,16 @@ class TrajectoryDiffusion(nn.Module):
 
 
 def load_trajectory_model(ckpt_dir, device: str = "cpu") -> tuple[TrajectoryDiffusion, dict]:
-    """Rebuild a trained model from a ``worldgen pgd train`` out_dir (``pgd.json`` + ``model.safetensors``)."""
-    from pathlib import Path
+    """Rebuild a trained model from a ``worldgen pgd train`` out_dir (``pgd.json`` + ``model.safetensors``) through
+    ``worldgen.ckpt``; returns (model, pgd.json as a dict: model config, obs/act sizes, normaliser)."""
+    from worldgen import ckpt
 
-    from worldgen import config as C
-    from worldgen.io import load_weights, read_json
-
-    d = Path(ckpt_dir)
-    for name in ("pgd.json", "model.safetensors"):
-        if not (d / name).is_file():
-            raise FileNotFoundError(f"{d}: missing {name} (expected the out_dir of `worldgen pgd train`)")
-    info = read_json(d / "pgd.json")
-    if "model" not in info:
-        raise ValueError(f"{d / 'pgd.json'}: no 'model' section (written by an older worldgen?)")
-    model = TrajectoryDiffusion(C.load(PGDModelConfig, data=info["model"]), int(info["obs_dim"]), int(info["act_dim"]))
-    model.load_state_dict(load_weights(d / "model.safetensors"))
-    return model.to(device).eval(), info
+    d = ckpt.check_folder(ckpt_dir, ("pgd.json", ckpt.WEIGHTS), "`worldgen pgd train` out_dir")
+    if "model" not in ckpt.read_raw(d / "pgd.json"):
+        raise ckpt.CheckpointError(f"{d / 'pgd.json'}: no 'model' section (written by an older worldgen?)")
+    cfg, info = ckpt.read_config(d / "pgd.json", PGDModelConfig)
+    model = TrajectoryDiffusion(cfg, int(info["obs_dim"]), int(info["act_dim"]))
+    return ckpt.load_state(model, d / ckpt.WEIGHTS).to(device).eval(), info
 
 
 def mean_log_likelihood(policy: nn.Module, ds: OfflineDataset, surrogate: str = "none", device="cpu") -> float:

@@ -60,6 +60,7 @@ class RolloutConfig:
 
 @dataclass
 class RAVLConfig:
+    task: str = "ravl"  # `worldgen train` task (worldgen.lit.TASKS); this loop is not a Lightning one
     name: str = "ravl"  # run name
     seed: int = 0  # seeds numpy and torch
     out_dir: str = "runs/ravl"  # metrics.csv, checkpoint and config land here
@@ -330,18 +331,19 @@ def save_checkpoint(out_dir, cfg: RAVLConfig, agent: SACN, ensemble: EnsembleDyn
 
 
 def load_checkpoint(run_dir, device: str = "cpu") -> tuple[RAVLConfig, SACN, EnsembleDynamics | None]:
-    """Inverse of ``save_checkpoint`` (same filename constants)."""
+    """Inverse of ``save_checkpoint`` (same filename constants), through ``worldgen.ckpt``: the folder is checked
+    (no pickles), the whole config.yaml is the ``RAVLConfig``, each module's weights load strictly."""
+    from worldgen import ckpt
     from worldgen.io import read_json
 
-    run = Path(run_dir)
-    cfg = load_config(RAVLConfig, run / CONFIG_FILE)
+    run = ckpt.check_folder(run_dir, (CONFIG_FILE, AGENT_FILE, "card.json"), "RAVL run")
+    cfg, _ = ckpt.read_config(run / CONFIG_FILE, RAVLConfig, section=None)
     card = read_json(run / "card.json")
-    agent = SACN(cfg.agent, card["obs_dim"], card["act_dim"], device=device)
-    agent.load_state_dict(load_weights(run / AGENT_FILE, device=device))
+    agent = ckpt.load_state(SACN(cfg.agent, card["obs_dim"], card["act_dim"], device=device), run / AGENT_FILE, device)
     ensemble = None
     if (run / DYNAMICS_FILE).is_file():
         ensemble = EnsembleDynamics(cfg.dynamics, card["obs_dim"], card["act_dim"]).to(device)
-        ensemble.load_state_dict(load_weights(run / DYNAMICS_FILE, device=device))
+        ckpt.load_state(ensemble, run / DYNAMICS_FILE, device)
     return cfg, agent, ensemble
 
 

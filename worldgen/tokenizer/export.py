@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from worldgen.data.clips import Episode, load_episode
 from worldgen.data.episodes import MANIFEST_NAME, relative_poses, scan_episode_dirs
-from worldgen.data.video import read_video
+from worldgen.data.video import read_video, to_float
 from worldgen.io import load_weights, read_json, save_weights, sha256_file, write_json
 from worldgen.tokenizer.vq import VQVideoTokenizer, _config_and_weights, load_tokenizer
 
@@ -65,8 +65,7 @@ def encode_episode(tok: VQVideoTokenizer, ep: Episode, stride: int, chunk: int, 
     if tuple(frames.shape[1:3]) != tuple(tok.cfg.frame_size):
         raise ValueError(f"{ep.video}: frames are {frames.shape[1]}x{frames.shape[2]} but the tokenizer codes "
                          f"{tok.cfg.frame_size[0]}x{tok.cfg.frame_size[1]} frames")
-    video = torch.from_numpy(frames).to(device).float().div(127.5).sub(1.0)
-    video = video.permute(3, 0, 1, 2).unsqueeze(0)  # t h w c -> b c t h w
+    video = to_float(frames[None], device=device)  # b c t h w in [-1, 1]
     codes = tok.encode_chunked(video, chunk=chunk)[0].to(torch.int32).cpu()
     t = len(frames)
     if ep.poses is None:

@@ -13,6 +13,10 @@ frame's tokens may draw on earlier frames (window 16) but never on later ones.
   Deliberate deviation: the paper does not say how time positions are encoded; a *relative* bias makes a frame's
   output depend only on the frames inside its window, never on its absolute index, so decoding a clip in one batch
   and decoding it frame by frame with the previous frames as context give the same pixels (see ``context_frames``).
+  With a window (``window > 0``) each frame's attention is computed over exactly ``window`` key slots, whatever the
+  clip length (``windowed_attention``), so the same pixels hold bit for bit, not only up to float rounding: a
+  masked attention over the whole clip sums over a length that changes with the clip and rounds differently, which
+  flipped single pixels by one grey level between a one-pass and a streamed decode.
 - ``SpatialAttention``: bidirectional attention over the ``h w`` positions of one frame.
 - ``PatchDiscriminator``: the pix2pix / VQGAN N-layer PatchGAN, per frame.
 All attention goes through ``worldgen.nn.attention.attention`` (SDPA, or xformers on CUDA).
@@ -23,6 +27,7 @@ import math
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
@@ -107,6 +112,24 @@ def temporal_bias(t: int, window: int, slopes: torch.Tensor) -> torch.Tensor:
     return bias.masked_fill(~allowed, float("-inf"))
 
 
+def windowed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int,
+                       slopes: torch.Tensor) -> torch.Tensor:
+    """Causal sliding-window attention with an ALiBi bias over ``b n t d`` tensors, computed per query frame over
+    exactly ``window`` key slots (the frames before the clip are masked padding). Same maths as ``attention`` with
+    ``temporal_bias``, but every frame's output is the same float computation whatever ``t`` is."""
+    t = q.shape[2]
+    kp, vp = (F.pad(x, (0, 0, window - 1, 0)) for x in (k, v))  # slot j of frame i is frame i - window + 1 + j
+    scores = torch.stack([(q * kp[:, :, j:j + t]).sum(-1) for j in range(window)], dim=-1) * q.shape[-1] ** -0.5
+    back = torch.arange(window - 1, -1, -1, device=q.device)  # frames back from the query, per slot
+    valid = torch.arange(t, device=q.device)[:, None] >= back[None, :]  # t window: the slot holds a real frame
+    bias = (-slopes[:, None, None] * back.to(slopes)).masked_fill(~valid, float("-inf"))  # n t window
+    p = torch.softmax(scores + bias.to(scores), dim=-1)
+    out = p[..., 0:1] * vp[:, :, 0:t]
+    for j in range(1, window):  # a fixed summation order: the same rounding for every clip length
+        out = out + p[..., j:j + 1] * vp[:, :, j:j + t]
+    return out
+
+
 class TemporalAttention(nn.Module):
     """Pre-norm causal self-attention across frames at each latent position, plus a pointwise MLP.
 
@@ -130,8 +153,10 @@ class TemporalAttention(nn.Module):
         b, c, t, h, w = x.shape
         s = rearrange(x, "b c t h w -> (b h w) t c")
         q, k, v = rearrange(self.qkv(self.norm1(s)), "b t (k n d) -> k b n t d", k=3, n=self.heads)
-        bias = temporal_bias(t, self.window, self.slopes).to(q.dtype)
-        out = attention(q, k, v, mask=bias[None])
+        if self.window > 0:
+            out = windowed_attention(q, k, v, self.window, self.slopes)
+        else:
+            out = attention(q, k, v, mask=temporal_bias(t, self.window, self.slopes).to(q.dtype)[None])
         s = s + self.proj(rearrange(out, "b n t d -> b t (n d)"))
         s = s + self.mlp(self.norm2(s))
         return rearrange(s, "(b h w) t c -> b c t h w", b=b, h=h, w=w)
@@ -223,10 +248,14 @@ class MixBlock(nn.Module):
         self.temporal = TemporalAttention(c, heads, window)
         self.spatial = SpatialAttention(c, heads) if spatial else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, per_frame: bool = False) -> torch.Tensor:
+        """``per_frame``: the spatial block runs one frame at a time (same kernels and shapes for every frame, so
+        the result does not depend on how many frames come in one call; see ``VQVideoTokenizer.decode``)."""
         x = self.temporal(x)
         if self.spatial is None:
             return x
+        if per_frame:
+            return torch.stack([self.spatial(x[:, :, i]) for i in range(x.shape[2])], dim=2)
         b = x.shape[0]
         x = self.spatial(rearrange(x, "b c t h w -> (b t) c h w"))
         return rearrange(x, "(b t) c h w -> b c t h w", b=b)

@@ -25,6 +25,13 @@ Deliberate choices where the paper is silent or where we deviate:
   ``modules.py``); hence ``encode``/``decode`` of frame t depend only on frames t - context_frames .. t, and
   ``encode(x, past=...)`` / ``decode(codes, past=...)`` reproduce a whole-clip pass frame by frame.
 - The two mixing stacks (after the encoder, before the decoder) have separate weights.
+- ``quantizer: fsq`` replaces the paper's VQ by finite scalar quantisation (Mentzer et al., 2023, "Finite Scalar
+  Quantization: VQ-VAE Made Simple"): each of ``len(fsq_levels)`` latent channels is bounded and rounded to one of
+  ``fsq_levels[i]`` values, the code is the mixed-radix number of those digits (``prod(fsq_levels)`` codes). No
+  codebook to learn, no commitment loss, no dead codes: on the mostly-flat-road simulator frames VQ kept collapsing
+  to ~10-20 live codes while FSQ uses its whole grid (docs/results/tokenizer.md). Implemented by
+  ``vector_quantize_pytorch.FSQ`` (lucidrains), the field's maintained implementation. ``vq`` stays the default:
+  it is DrivingWorld's choice.
 """
 from __future__ import annotations
 
@@ -64,6 +71,18 @@ class VQConfig:
     restart_by_error: bool = True  # restart onto batch latents drawn in proportion to their quantisation error
     entropy_weight: float = 0.0  # weight of the codebook entropy penalty (0 = off, the paper's setting; see docstring)
     entropy_temperature: float = 0.01  # temperature of the soft assignments softmax(cos / T) in that penalty
+    quantizer: str = "vq"  # vq: L2-normalised codebook (the paper) | fsq: finite scalar quantisation (see docstring)
+    fsq_levels: list = field(default_factory=lambda: [8, 5, 5, 5])  # fsq only: levels per code channel (1000 codes)
+
+
+def usage_logs(counts: torch.Tensor, alive: Optional[torch.Tensor] = None) -> dict:
+    """Perplexity exp(H(p)) and the fraction of codes used, from per-code assignment counts."""
+    p = counts / counts.sum().clamp_min(1)
+    entropy = -(p * p.clamp_min(1e-12).log()).sum()
+    logs = {"perplexity": entropy.exp().detach(), "codes_used_frac": (counts > 0).float().mean()}
+    if alive is not None:
+        logs["codes_alive_frac"] = alive.float().mean()
+    return logs
 
 
 class VectorQuantizer(nn.Module):
@@ -114,13 +133,7 @@ class VectorQuantizer(nn.Module):
         return per_latent + (mean * mean.clamp_min(1e-12).log()).sum()
 
     def usage_logs(self, counts: torch.Tensor) -> dict:
-        p = counts / counts.sum().clamp_min(1)
-        entropy = -(p * p.clamp_min(1e-12).log()).sum()
-        return {
-            "perplexity": entropy.exp().detach(),
-            "codes_used_frac": (counts > 0).float().mean(),
-            "codes_alive_frac": (self.usage >= self.cfg.dead_threshold).float().mean(),
-        }
+        return usage_logs(counts, self.usage >= self.cfg.dead_threshold)
 
     @torch.no_grad()
     def _track_and_restart(self, z: torch.Tensor, counts: torch.Tensor) -> None:
@@ -161,6 +174,48 @@ class VectorQuantizer(nn.Module):
                 dist.broadcast(t, src=0)
 
 
+class FSQuantizer(nn.Module):
+    """Finite scalar quantisation of ``n d`` latents (``d = len(fsq_levels)``) with the same interface as
+    ``VectorQuantizer``: forward -> (straight-through z_q, codes, loss 0, usage logs); lookup; embed."""
+
+    def __init__(self, cfg: VQConfig):
+        super().__init__()
+        from vector_quantize_pytorch import FSQ
+
+        self.cfg = cfg
+        self.fsq = FSQ(levels=[int(x) for x in cfg.fsq_levels])
+        self.size = int(self.fsq.codebook_size)
+        self.register_buffer("restarted", torch.zeros((), dtype=torch.long))  # never restarts; kept for the logs
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        zq, codes = self.fsq(z[None].float())
+        codes = codes[0].long()
+        counts = torch.bincount(codes, minlength=self.size).float()
+        return zq[0].to(z.dtype), codes, z.new_zeros(()), usage_logs(counts)
+
+    def lookup(self, z: torch.Tensor) -> torch.Tensor:
+        return self.fsq(z[None].float())[1][0].long()
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        if codes.min() < 0 or codes.max() >= self.size:
+            raise ValueError(f"codes must lie in [0, {self.size}); got [{int(codes.min())}, {int(codes.max())}]")
+        flat = self.fsq.indices_to_codes(codes.long().reshape(-1))  # flat: the library moves d first for ndim > 2
+        return flat.reshape(*codes.shape, flat.shape[-1])
+
+    def usage_logs(self, counts: torch.Tensor) -> dict:
+        return usage_logs(counts)
+
+
+def build_quantizer(cfg: VQConfig) -> nn.Module:
+    if cfg.quantizer == "vq":
+        return VectorQuantizer(cfg)
+    if cfg.quantizer == "fsq":
+        if len(cfg.fsq_levels) < 1 or min(int(x) for x in cfg.fsq_levels) < 2:
+            raise ValueError(f"model.fsq_levels must be a non-empty list of ints >= 2, got {list(cfg.fsq_levels)}")
+        return FSQuantizer(cfg)
+    raise ValueError(f"model.quantizer must be 'vq' or 'fsq', got {cfg.quantizer!r}")
+
+
 class VQVideoTokenizer(nn.Module):
     """Video <-> codes. ``encode``: float ``b c t h w`` in [-1, 1] -> int64 ``b t h w``; ``decode``: the inverse.
 
@@ -180,14 +235,21 @@ class VQVideoTokenizer(nn.Module):
         mix = dict(c=cfg.z_channels, heads=cfg.attn_heads, window=cfg.temporal_window, spatial=cfg.spatial_attn)
         self.enc_mix = nn.ModuleList([MixBlock(**mix) for _ in range(cfg.temporal_layers)])
         self.dec_mix = nn.ModuleList([MixBlock(**mix) for _ in range(cfg.temporal_layers)])
-        self.quant_proj = nn.Linear(cfg.z_channels, cfg.codebook_dim)
-        self.post_quant_proj = nn.Linear(cfg.codebook_dim, cfg.z_channels)
-        self.quantizer = VectorQuantizer(cfg)
+        self.quant_proj = nn.Linear(cfg.z_channels, self.code_dim)
+        self.post_quant_proj = nn.Linear(self.code_dim, cfg.z_channels)
+        self.quantizer = build_quantizer(cfg)
 
     # ---- properties the world model relies on -------------------------------------------------------------------
     @property
     def codebook_size(self) -> int:
+        if self.cfg.quantizer == "fsq":
+            return int(torch.tensor([int(x) for x in self.cfg.fsq_levels]).prod())
         return self.cfg.codebook_size
+
+    @property
+    def code_dim(self) -> int:
+        """Width of a code vector: ``codebook_dim`` (vq) or ``len(fsq_levels)`` (fsq)."""
+        return len(self.cfg.fsq_levels) if self.cfg.quantizer == "fsq" else self.cfg.codebook_dim
 
     @property
     def downsample(self) -> int:
@@ -215,7 +277,7 @@ class VQVideoTokenizer(nn.Module):
 
     # ---- encoder side ---------------------------------------------------------------------------------------------
     def latents(self, video: torch.Tensor) -> torch.Tensor:
-        """Normalised pre-quantisation latents ``b d t h w`` for a ``b c t H W`` video."""
+        """Pre-quantisation latents ``b d t h w`` (L2-normalised for vq) for a ``b c t H W`` video."""
         self._check_video(video)
         b = video.shape[0]
         x = self.encoder(rearrange(video, "b c t h w -> (b t) c h w"))
@@ -223,7 +285,9 @@ class VQVideoTokenizer(nn.Module):
         for blk in self.enc_mix:
             x = blk(x)
         z = self.quant_proj(rearrange(x, "b c t h w -> b t h w c"))
-        return rearrange(F.normalize(z, dim=-1), "b t h w d -> b d t h w")
+        if self.cfg.quantizer == "vq":  # cosine lookup on the unit sphere; FSQ bounds its channels itself
+            z = F.normalize(z, dim=-1)
+        return rearrange(z, "b t h w d -> b d t h w")
 
     def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
         b, _, t, h, w = z.shape
@@ -254,12 +318,22 @@ class VQVideoTokenizer(nn.Module):
 
     @torch.no_grad()
     def decode(self, codes: torch.Tensor, past: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Video ``b c t H W`` in [-1, 1] for codes ``b t h w``; ``past`` = codes of earlier frames as context."""
+        """Video ``b c t H W`` in [-1, 1] for codes ``b t h w``; ``past`` = codes of earlier frames as context.
+
+        Bit-exact under chunking: ``decode(codes[:, s:e], past=codes[:, s - context_frames:s])`` gives the same
+        floats as ``decode(codes)[:, :, s:e]``. The temporal attention is computed over a fixed window per frame
+        (``modules.windowed_attention``) and every per-frame stage (spatial attention, the conv decoder) runs one
+        frame at a time, because batched CPU kernels round differently for different batch sizes; streamed
+        decoding (``worldgen.pipelines``) relies on this. Only the last ``t`` frames go through the conv decoder."""
         t = codes.shape[1]
         if past is not None:
             codes = torch.cat([past.to(codes), codes], dim=1)
         zq = rearrange(self.quantizer.embed(codes.long()), "b t h w d -> b d t h w")
-        return self.decode_latents(zq)[:, :, -t:].clamp(-1, 1)
+        x = rearrange(self.post_quant_proj(rearrange(zq, "b d t h w -> b t h w d")), "b t h w c -> b c t h w")
+        for blk in self.dec_mix:
+            x = blk(x, per_frame=True)
+        frames = [self.decoder(x[:, :, i]) for i in range(x.shape[2] - t, x.shape[2])]
+        return torch.stack(frames, dim=2).clamp(-1, 1)
 
     # ---- chunked coding of long videos ---------------------------------------------------------------------------
     def _chunks(self, t: int, chunk: int):
@@ -329,14 +403,11 @@ def read_vq_config(path: str | os.PathLike) -> VQConfig:
 
 def load_tokenizer(dir_or_files, device: str = "cpu") -> VQVideoTokenizer:
     """Load a trained tokenizer (eval mode) from a folder with config.yaml + model.safetensors (a ``worldgen train``
-    output), or from a (config, weights) pair of paths."""
-    from worldgen.io import load_weights
+    output; through ``worldgen.ckpt``), or from a (config, weights) pair of paths."""
+    from worldgen import ckpt
 
+    if isinstance(dir_or_files, (str, os.PathLike)):
+        return ckpt.load(dir_or_files, VQConfig, VQVideoTokenizer, task="vq_tokenizer", device=device,
+                         what="tokenizer").module
     cfg_path, weights_path = _config_and_weights(dir_or_files)
-    model = VQVideoTokenizer(read_vq_config(cfg_path))
-    state = load_weights(weights_path, device="cpu")
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{weights_path}: weights do not match {cfg_path} (missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]})")
-    return model.to(device).eval()
+    return ckpt.load_state(VQVideoTokenizer(read_vq_config(cfg_path)), weights_path).to(device).eval()

@@ -25,7 +25,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from worldgen.worldmodel.data import episode_ids, load_episode
+from worldgen.data.tokens import episode_ids, load_episode
 from worldgen.worldmodel.generate import load_model
 from worldgen.worldmodel.rollout import SamplingConfig, rollout
 

@@ -3,7 +3,7 @@
 Lightning restores a data loader's position from a checkpoint only when the loader implements ``state_dict`` /
 ``load_state_dict``. ``make_loader`` returns torchdata's ``StatefulDataLoader`` (a drop-in ``DataLoader``), so a run
 killed mid-epoch and resumed sees exactly the batches an uninterrupted run would have seen. Every DataModule in
-worldgen builds its training loader through here.
+worldgen (``worldgen.lit``) builds its training loader through here; the loader itself needs no Lightning.
 """
 from __future__ import annotations
 

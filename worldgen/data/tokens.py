@@ -3,26 +3,25 @@
 Shard format (written by ``worldgen tokenize``): ``DIR/meta.json`` (at least ``codebook_size`` and ``grid``; an
 ``episodes`` list of ids or ``{"id": ...}`` entries when present) and ``DIR/episodes/<id>.safetensors`` holding
 ``codes`` int32 ``(t, h, w)``, ``poses`` float32 ``(t, 3)`` relative ``(dx, dy, dyaw rad)`` and ``pose_mask`` uint8
-``(t,)``. The GPT never decodes video to train: poses are binned with the model's ``PoseTokenizer`` once at setup.
-Episodes are split into train/validation *by episode* (the last ``val_episodes`` in sorted order), so validation
-clips are never seen in training.
+``(t,)``. The GPT never decodes video to train: poses are binned once, when the dataset is built, by the
+``encode_pose`` function it is handed (the model's ``PoseTokenizer.encode``; ``data`` sits below ``tokenizer`` and
+does not import it). Episodes are split into train/validation *by episode* (the last ``val_episodes`` in sorted
+order, see ``worldgen.lit.datamodules.TokenDataModule``), so validation clips are never seen in training.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from worldgen.io import read_json, write_json
-from worldgen.tokenizer.pose import PoseTokenizer
 
-log = logging.getLogger(__name__)
+# (poses (t, 3) float32 relative dx, dy, dyaw; pose_mask (t,) bool) -> ego tokens (t, 3) long
+PoseEncoder = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -76,9 +75,13 @@ def load_episode(path: str | Path) -> dict:
 
 
 class TokenClipDataset(Dataset):
-    """Clips of ``clip_frames`` consecutive frames: ``{img (t, h*w), ego (t, 3), keep (t,)}`` (long, long, bool)."""
+    """Clips of ``clip_frames`` consecutive frames: ``{img (t, h*w), ego (t, 3), keep (t,)}`` (long, long, bool).
 
-    def __init__(self, root: str | Path, ids: list[str], clip_frames: int, pose_tokenizer: PoseTokenizer,
+    ``encode_pose(poses, pose_mask)`` turns an episode's relative poses into its ego tokens, e.g.
+    ``PoseTokenizer().encode``.
+    """
+
+    def __init__(self, root: str | Path, ids: list[str], clip_frames: int, encode_pose: PoseEncoder,
                  stride: int = 1, grid: Optional[tuple] = None):
         self.root, self.clip_frames = Path(root), clip_frames
         self.episodes, self.index = [], []
@@ -87,7 +90,7 @@ class TokenClipDataset(Dataset):
             if grid is not None and tuple(ep["codes"].shape[1:]) != tuple(grid):
                 raise ValueError(f"{self.root}/episodes/{eid}.safetensors: code grid {tuple(ep['codes'].shape[1:])} "
                                  f"does not match the model grid {tuple(grid)}")
-            ego = pose_tokenizer.encode(ep["poses"], ep["pose_mask"])
+            ego = encode_pose(ep["poses"], ep["pose_mask"])
             self.episodes.append({"img": ep["codes"].flatten(1), "ego": ego, "keep": ep["pose_mask"]})
             self.index += [(i, s) for s in range(0, ep["codes"].shape[0] - clip_frames + 1, stride)]
         if not self.index:
@@ -110,43 +113,6 @@ def posedrop(batch: dict, prob: float, null_ids: tuple, generator: Optional[torc
     drop = torch.rand(batch["keep"].shape, generator=generator, device=batch["keep"].device) < prob
     ego = torch.where(drop[..., None], torch.tensor(null_ids, device=drop.device), batch["ego"])
     return {**batch, "ego": ego, "keep": batch["keep"] & ~drop}
-
-
-class TokenDataModule(L.LightningDataModule):
-    def __init__(self, cfg: ShardDataConfig, clip_frames: int, pose_tokenizer: PoseTokenizer,
-                 codebook_size: int, grid: tuple):
-        super().__init__()
-        self.cfg, self.clip_frames, self.pose_tokenizer = cfg, clip_frames, pose_tokenizer
-        self.codebook_size, self.grid = codebook_size, tuple(grid)
-
-    def setup(self, stage: Optional[str] = None) -> None:
-        root = Path(self.cfg.root)
-        meta = read_meta(root)
-        if int(meta["codebook_size"]) > self.codebook_size:
-            raise ValueError(f"{root}/meta.json: codebook_size {meta['codebook_size']} exceeds model.codebook_size "
-                             f"{self.codebook_size}")
-        ids = episode_ids(root)
-        n_val = min(self.cfg.val_episodes, len(ids) - 1)
-        train_ids, val_ids = ids[:len(ids) - n_val], ids[len(ids) - n_val:]
-        mk = lambda ids, stride: TokenClipDataset(root, ids, self.clip_frames, self.pose_tokenizer, stride, self.grid)
-        self.train_set = mk(train_ids, self.cfg.stride)
-        self.val_set = mk(val_ids, self.clip_frames) if val_ids else None
-        clip = self.pose_tokenizer.clip_fraction()
-        if any(v > 0.01 for v in clip.values()):
-            log.warning("pose tokenizer clipped more than 1%% of values: %s (widen model.pose ranges)", clip)
-        log.info("token clips: %d train, %d val; pose clip fractions %s", len(self.train_set),
-                 len(self.val_set) if self.val_set else 0, clip)
-
-    def train_dataloader(self) -> DataLoader:
-        from worldgen.lit.data import make_loader  # resumable mid-epoch (trainer.resume=last)
-
-        return make_loader(self.train_set, self.cfg.batch_size, shuffle=True, drop_last=True,
-                           num_workers=self.cfg.num_workers)
-
-    def val_dataloader(self):
-        if self.val_set is None:
-            return []
-        return DataLoader(self.val_set, batch_size=self.cfg.batch_size, num_workers=self.cfg.num_workers)
 
 
 def make_synthetic_shards(out_dir: str | Path, n_episodes: int = 3, n_frames: int = 24, grid=(4, 8),

@@ -7,6 +7,9 @@ paper's finding: Base's Q-values blow up although the dynamics are perfect; patc
 fixes it; RAVL fixes it without the oracle. Output: ``edge_of_reach.csv`` (every variant's per-epoch metrics),
 ``edge_of_reach.png`` (Q at trained-on states and at edge-of-reach states against the true optimal value, and the
 return) and ``summary.json``.
+
+The base config is the ``--config`` argument; its default, ``configs/ravl/edge_of_reach.yaml``, is a path relative to
+the working directory (the repository root), never found through this file's location.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from pathlib import Path
 from worldgen.config import load as load_config
 from worldgen.io import atomic_path, write_json
 
-DEFAULT_EDGE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "ravl" / "edge_of_reach.yaml"
+DEFAULT_EDGE_CONFIG = "configs/ravl/edge_of_reach.yaml"  # --config default, relative to the working directory
 
 VARIANTS: dict[str, list[str]] = {
     "base": ["agent.num_critics=2", "agent.eta=0.0", "oracle_patch=false"],
@@ -76,7 +79,7 @@ def _run_variant(job: tuple) -> list[dict]:
 
 def edge_of_reach(
     out: str | Path,
-    config: str | Path = DEFAULT_EDGE_CONFIG,
+    config: str | Path,
     overrides: list[str] | tuple = (),
     variants: list[str] | tuple = tuple(VARIANTS),
     seeds: list[int] | tuple = (0,),
@@ -88,7 +91,8 @@ def edge_of_reach(
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if not Path(config).is_file():
-        raise FileNotFoundError(f"{config}: edge-of-reach config not found")
+        raise FileNotFoundError(f"{config}: edge-of-reach config not found (pass --config PATH, or run from the "
+                                f"repository root for the default {DEFAULT_EDGE_CONFIG})")
     out = Path(out)
     jobs = [(v, s, str(config), [*overrides, *VARIANTS[v], "true_dynamics=true", f"seed={s}",
              f"out_dir={out / 'runs' / f'{v}_seed{s}'}", f"name={v}_seed{s}"], progress)
@@ -191,7 +195,8 @@ def plot_edge_of_reach(rows: list[dict], path: Path) -> None:
 
 def configure_edge(parser: argparse.ArgumentParser):
     parser.add_argument("--out", required=True, help="output folder (CSV, PNG, summary.json, per-run folders)")
-    parser.add_argument("--config", default=str(DEFAULT_EDGE_CONFIG), help="base point-mass config")
+    parser.add_argument("--config", default=DEFAULT_EDGE_CONFIG,
+                        help=f"base point-mass config (default: {DEFAULT_EDGE_CONFIG} in the working directory)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list from {list(VARIANTS)}")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per variant")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")

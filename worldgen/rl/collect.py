@@ -1,5 +1,8 @@
 """``worldgen data offline-rl``: collect a D4RL-style dataset from a Gymnasium MuJoCo (or the cheap) environment.
 
+Collecting needs a behaviour agent, so it lives with the agents (``rl/``); the file format it writes (reading,
+writing, validating D4RL-layout HDF5) stays in ``worldgen.data.offline_rl``.
+
 The D4RL recipe (Fu et al., 2020, Sec. 5; REFERENCES.md): train a SAC behaviour policy online and checkpoint it;
 
 - ``random``: a uniformly random policy;
