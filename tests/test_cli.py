@@ -1,8 +1,14 @@
-"""The one CLI: help at every level, registered commands, clean errors."""
+"""The one CLI: help at every level, every leaf registered and importable, clean errors, a light ``--help``."""
+import subprocess
+import sys
+
 import pytest
 
-from tests.helpers import run_cli
-from worldgen import cli
+from tests.helpers import ROOT, run_cli
+from worldgen import cli, registry
+
+LEAVES = [(g, leaf) for g, (_, body) in cli.COMMANDS.items() if isinstance(body, dict) for leaf in body] + \
+         [(g,) for g, (_, body) in cli.COMMANDS.items() if isinstance(body, str)]
 
 
 def test_help_lists_every_command(capsys):
@@ -10,7 +16,7 @@ def test_help_lists_every_command(capsys):
         cli.main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for name in ["data", "tokenize", "train", "generate", "eval", "pgd", "ravl", "bench", "demo"]:
+    for name in ["data", "tokenize", "train", "generate", "eval", "pgd", "ravl", "bench", "checkpoints", "demo"]:
         assert name in out
 
 
@@ -21,6 +27,19 @@ def test_group_help_lists_subcommands(group, capsys):
     out = capsys.readouterr().out
     for leaf in cli.COMMANDS[group][1]:
         assert leaf in out
+
+
+@pytest.mark.parametrize("argv", LEAVES, ids=" ".join)
+def test_every_leaf_has_help_from_worldgen_commands(argv, capsys):
+    spec = cli.COMMANDS[argv[0]][1] if len(argv) == 1 else cli.COMMANDS[argv[0]][1][argv[1]][1]
+    assert spec.startswith(("worldgen.commands.", "worldgen.demo.")), spec  # argument parsing lives in commands/
+    with pytest.raises(SystemExit) as e:
+        cli.main([*argv, "--help"])
+    assert e.value.code == 0 and f"usage: worldgen {' '.join(argv)}" in capsys.readouterr().out
+
+
+def test_generate_group_is_the_registry():
+    assert cli.COMMANDS["generate"][1] == registry.GENERATE and set(registry.GENERATE) == {"drivingworld", "artv"}
 
 
 def test_train_help_and_config_error_are_clean(tmp_path, capsys):
@@ -34,13 +53,21 @@ def test_train_help_and_config_error_are_clean(tmp_path, capsys):
     assert "unknown key 'modle'" in err and "Traceback" not in err
 
 
-def test_unbuilt_command_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(cli.COMMANDS, "future", ("not yet", "worldgen.does_not_exist:configure"))
-    assert cli.main(["future"]) == 3
-    assert "not built yet" in capsys.readouterr().err
+def test_group_without_leaf_prints_its_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["eval"])
+    assert "tokenizer" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # subprocess
 def test_console_entry_point_runs_in_subprocess():
     proc = run_cli("--help")
     assert "worldgen" in proc.stdout
+
+
+@pytest.mark.slow  # subprocess
+def test_top_level_help_imports_no_leaf_module():
+    code = ("import sys; from worldgen import cli; cli.build_parser(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'lightning', 'worldgen.commands.'))))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

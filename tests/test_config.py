@@ -5,7 +5,7 @@ import pytest
 
 from worldgen import config as C
 from worldgen.lit.toy import Config as ToyConfig
-from worldgen.lit.train import load_experiment
+from worldgen.registry import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "configs/toy/mlp.yaml"

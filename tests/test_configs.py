@@ -16,12 +16,11 @@ from torch import nn
 
 from worldgen.artv.autoencoder import FrameAE
 from worldgen.artv.model import ARTV
-from worldgen.lit import TASKS
 from worldgen.lit.agents import AGENTS
 from worldgen.lit.toy import ToyMLP
-from worldgen.lit.train import load_experiment
 from worldgen.rl.agents.sac_n import SACN
 from worldgen.rl.dynamics import EnsembleDynamics
+from worldgen.registry import TASKS, load_experiment
 from worldgen.rl.pgd import TrajectoryDiffusion
 from worldgen.tokenizer.vq import VQVideoTokenizer
 from worldgen.worldmodel.model import DrivingWorldGPT

@@ -1,4 +1,4 @@
-"""Shipped checkpoints: where they live, how they are loaded safely, and ``worldgen checkpoints verify``.
+"""Shipped checkpoints: where they live, how they are loaded, and the check behind ``worldgen checkpoints verify``.
 
 Layout (one folder per checkpoint, copied from a ``worldgen train`` output folder)::
 
@@ -8,61 +8,23 @@ Layout (one folder per checkpoint, copied from a ``worldgen train`` output folde
     checkpoints/<name>/card.json           provenance: the command, data, training time, metrics
 
 ``tools/make_checkpoint_manifest.py`` writes the manifest. ``verify`` recomputes every hash and size and then loads
-each checkpoint with its model package's own loader. Safety rules shared with the demo: a checkpoint is either a
-folder name inside the checkpoints root or an explicit local folder; weights are read from ``model.safetensors``
-only (never a pickle: ``.ckpt``/``.pt``/``.bin`` files are refused), and names cannot escape the root.
+each checkpoint with its family's loader (``LOADERS``, from ``worldgen.registry``); the command is
+``worldgen.commands.checkpoints``. The folder checks (``resolve``, ``check_folder``: names cannot escape the root,
+pickled files are refused, weights come from ``model.safetensors`` only) live in ``worldgen.ckpt``, the one
+checkpoint loader every model package uses; they are re-exported here.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import re
 from pathlib import Path
 
+from worldgen.ckpt import CONFIG, PICKLE_SUFFIXES, WEIGHTS, CheckpointError, check_folder, resolve  # noqa: F401
 from worldgen.io import read_json, sha256_file
+from worldgen.registry import LOADERS, REGISTRY
 
 MANIFEST = "MANIFEST.json"
-CONFIG, WEIGHTS, CARD = "config.yaml", "model.safetensors", "card.json"
+CARD = "card.json"
 SHIPPED = ("tokenizer-tiny", "gpt-tiny", "artv-tiny")  # the folders the demo uses by default
-# task named in config.yaml -> "module:function(folder, device) -> model" of the model package that owns it
-LOADERS = {
-    "vq_tokenizer": "worldgen.tokenizer.vq:load_tokenizer",
-    "drivingworld": "worldgen.worldmodel.generate:load_model",
-    "artv": "worldgen.artv.generate:load_checkpoint",
-}
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, incomplete, unsafe or does not match its manifest."""
-
-
-def resolve(name_or_path: str | Path, root: str | Path = "checkpoints") -> Path:
-    """A checkpoint folder: ``name`` inside ``root`` (no path tricks) or an existing local folder given as a path."""
-    s = str(name_or_path)
-    if _NAME_RE.match(s) and "/" not in s and (Path(root) / s).is_dir():
-        return (Path(root) / s).resolve()
-    path = Path(s).expanduser()
-    if "://" in s or not path.is_dir():
-        raise CheckpointError(f"checkpoint {s!r}: not a folder in {root}/ nor a local folder "
-                              f"(expected {CONFIG} + {WEIGHTS})")
-    return path.resolve()
-
-
-def check_folder(folder: str | Path) -> Path:
-    """Raise unless ``folder`` holds ``config.yaml`` and ``model.safetensors``; pickled weights are refused."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: checkpoint folder not found")
-    for name in (CONFIG, WEIGHTS):
-        if not (folder / name).is_file():
-            raise CheckpointError(f"{folder}: missing {name} (a checkpoint folder holds {CONFIG} + {WEIGHTS})")
-    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise CheckpointError(f"{folder}: holds pickled files {pickles}; only safetensors weights are accepted")
-    return folder
+# LOADERS (from worldgen.registry): task named in config.yaml -> "module:function(folder, device) -> model"
 
 
 def task_of(folder: str | Path) -> str:
@@ -76,14 +38,10 @@ def task_of(folder: str | Path) -> str:
 
 
 def loader_for(task: str):
-    """The model package's loader for ``task``; ``CheckpointError`` when the package is not built (yet)."""
+    """The model package's loader for ``task`` (``worldgen.registry``); ``CheckpointError`` for a task without one."""
     if task not in LOADERS:
         raise CheckpointError(f"task {task!r}: no loader (known: {', '.join(sorted(LOADERS))})")
-    module, func = LOADERS[task].split(":")
-    try:
-        return getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as e:
-        raise CheckpointError(f"task {task!r}: model package not available ({LOADERS[task]}: {e})") from None
+    return REGISTRY[task].loader()
 
 
 def load_checkpoint(folder: str | Path, device: str = "cpu"):
@@ -158,16 +116,3 @@ def verify(root: str | Path = "checkpoints", load: bool = True, device: str = "c
     if problems:
         raise CheckpointError(f"{root}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
     return report
-
-
-def configure_verify(parser: argparse.ArgumentParser):
-    parser.add_argument("--root", default="checkpoints", help="checkpoints folder holding MANIFEST.json")
-    parser.add_argument("--no-load", action="store_true", help="check hashes and sizes only")
-    parser.add_argument("--device", default="cpu")
-
-    def run(a: argparse.Namespace) -> int:
-        report = verify(a.root, load=not a.no_load, device=a.device)
-        print(json.dumps(report, indent=2))
-        print(f"ok: {len(report)} checkpoint(s) verified in {a.root}")
-        return 0
-    return run

@@ -112,9 +112,7 @@ def config_section(raw: dict, path: str | Path, task: Optional[str] = None,
 def read_config(path: str | Path, schema: type, task: Optional[str] = None,
                 section: Optional[str] = "model") -> tuple[Any, dict]:
     """``(schema instance, whole saved config as a dict)`` from a checkpoint's config file (see ``config_section``)."""
-    from worldgen.config import load
-
-    from worldgen.config import ConfigError
+    from worldgen.config import ConfigError, load
 
     raw = read_raw(path)
     try:

@@ -1,36 +1,44 @@
 """``worldgen <command> ...``: the one command-line entry point.
 
 Every subcommand is registered here, in ``COMMANDS``: a group maps names to leaves, a leaf is
-``(help, "module:function")``. Only the chosen leaf's module is imported, so ``worldgen --help`` is instant and a
-broken or unbuilt part of the project cannot break the others. ``function(parser)`` adds the leaf's arguments and
-returns the handler ``handler(args) -> int | None``.
+``(help, "module:function")`` naming a ``configure(parser) -> handler`` in ``worldgen.commands`` (argument parsing
+lives there, one module per group; the work is a ``main(cfg)`` beside it). The ``generate`` group is derived from
+the family registry (``worldgen.registry.GENERATE``). Only the chosen leaf's module is imported, so
+``worldgen --help`` stays instant. ``handler(args) -> int | None`` runs the leaf.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from typing import Callable, Sequence
+
+from worldgen.registry import GENERATE
 
 Leaf = tuple  # (help, "module:function")
 
 COMMANDS: dict[str, tuple[str, object]] = {
     "data": ("make, convert and inspect datasets", {
-        "driving": ("generate driving episodes with highway-env", "worldgen.data.generate:configure_cli"),
-        "convert": ("convert a folder of mp4 files + poses into worldgen episodes", "worldgen.data.convert:configure_cli"),
-        "inspect": ("summarise a driving dataset and write a contact sheet", "worldgen.data.inspect:configure_cli"),
-        "offline-rl": ("collect a D4RL-style MuJoCo dataset", "worldgen.rl.collect:configure_cli"),
+        "driving": ("generate driving episodes with highway-env", "worldgen.commands.data:configure_driving"),
+        "convert": ("convert a folder of mp4 files + poses into worldgen episodes",
+                    "worldgen.commands.data:configure_convert"),
+        "inspect": ("summarise a driving dataset and write a contact sheet", "worldgen.commands.data:configure_inspect"),
+        "offline-rl": ("collect a D4RL-style MuJoCo dataset", "worldgen.commands.data:configure_offline_rl"),
     }),
-    "tokenize": ("encode driving episodes into VQ token shards", "worldgen.tokenizer.export:configure_cli"),
-    "train": ("train the model an experiment YAML names", "worldgen.lit.train:configure_cli"),
-    "generate": ("generate videos", {
-        "drivingworld": ("long driving rollout with the DrivingWorld GPT", "worldgen.worldmodel.generate:configure_cli"),
-        "artv": ("frame-by-frame text/image-to-video with ART-V", "worldgen.artv.generate:configure_cli"),
-    }),
-    "eval": ("evaluate generated videos", {
-        "fvd": ("Frechet Video Distance and long-horizon protocols", "worldgen.eval.cli:configure_cli"),
+    "tokenize": ("encode driving episodes into VQ token shards", "worldgen.commands.tokenize:configure"),
+    "train": ("train the model an experiment YAML names", "worldgen.commands.train:configure"),
+    "generate": ("generate videos", dict(GENERATE)),
+    "eval": ("evaluate generated videos, tokenizers, rollouts and synthetic data", {
+        "fvd": ("Frechet Video Distance and long-horizon protocols", "worldgen.commands.eval:configure_fvd"),
+        "tokenizer": ("held-out reconstruction PSNR, codebook use and structure scores of a VQ tokenizer",
+                      "worldgen.commands.eval:configure_tokenizer"),
+        "drift": ("per-window drift of DrivingWorld rollouts against held-out episodes",
+                  "worldgen.commands.eval:configure_drift"),
+        "artv": ("ART-V drift ablation: per-window MSE and FVD over long rollouts",
+                 "worldgen.commands.eval:configure_artv"),
+        "offline-rl": ("synthetic offline-RL data: dynamics error and target-policy likelihood",
+                       "worldgen.commands.eval:configure_offline_rl"),
     }),
     "pgd": ("policy-guided diffusion for synthetic offline-RL data", {
         "train": ("train the trajectory diffusion model", "worldgen.commands.pgd:configure_train"),
@@ -41,45 +49,31 @@ COMMANDS: dict[str, tuple[str, object]] = {
         "edge-of-reach": ("reproduce the edge-of-reach failure on a 2D environment", "worldgen.commands.ravl:configure_edge"),
     }),
     "bench": ("benchmarks that print one JSON object", {
-        "train": ("training throughput and MFU", "worldgen.commands.bench_worldmodel:configure_train"),
-        "rollout": ("KV-cached rollout speed and memory", "worldgen.commands.bench_worldmodel:configure_rollout"),
-        "data": ("driving data generator speed", "worldgen.data.bench:configure_cli"),
-        "fvd": ("FVD evaluator overhead and memory", "worldgen.eval.bench:configure_cli"),
-        "pgd": ("guided vs unguided trajectory sampling speed", "worldgen.rl.bench:configure_cli"),
+        "train": ("training throughput and MFU", "worldgen.commands.bench.worldmodel:configure_train"),
+        "rollout": ("KV-cached rollout speed and memory", "worldgen.commands.bench.worldmodel:configure_rollout"),
+        "data": ("driving data generator speed", "worldgen.commands.bench.data:configure"),
+        "fvd": ("FVD evaluator overhead and memory", "worldgen.commands.bench.fvd:configure"),
+        "pgd": ("guided vs unguided trajectory sampling speed", "worldgen.commands.bench.pgd:configure"),
     }),
     "checkpoints": ("shipped checkpoints", {
-        "verify": ("check hashes and load every shipped checkpoint", "worldgen.checkpoints:configure_verify"),
+        "verify": ("check hashes and load every shipped checkpoint", "worldgen.commands.checkpoints:configure_verify"),
     }),
-    "demo": ("start the Gradio demo", "worldgen.demo_launch:configure_cli"),
+    "demo": ("start the Gradio demo", "worldgen.demo.launch:configure_cli"),
 }
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotImplementedError)
 
 
-def _resolve(spec: str) -> Callable | None:
+def _resolve(spec: str) -> Callable:
     module, func = spec.split(":")
-    if importlib.util.find_spec(module) is None:
-        return None
     return getattr(importlib.import_module(module), func)
-
-
-def _not_built(spec: str) -> Callable:
-    def configure(parser: argparse.ArgumentParser) -> Callable:
-        parser.add_argument("rest", nargs=argparse.REMAINDER)
-
-        def handler(args: argparse.Namespace) -> int:
-            print(f"error: '{parser.prog}' is not built yet ({spec.split(':')[0]} does not exist)", file=sys.stderr)
-            return 3
-        return handler
-    return configure
 
 
 def _add_leaf(sub, name: str, leaf: Leaf, chosen: bool) -> None:
     help_text, spec = leaf
     p = sub.add_parser(name, help=help_text, description=help_text)
     if chosen:
-        configure = _resolve(spec) or _not_built(spec)
-        p.set_defaults(_handler=configure(p))
+        p.set_defaults(_handler=_resolve(spec)(p))
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """Typed experiment configs: dataclass schemas, YAML + ``key=value`` overrides through ``OmegaConf.structured``.
 
-An experiment YAML names its ``task``; the task's dataclass (see ``worldgen.lit.TASKS``) is the schema. Loading
+An experiment YAML names its ``task``; the task's dataclass (see ``worldgen.registry``) is the schema. Loading
 merges schema defaults <- YAML <- overrides and returns plain dataclass objects (``OmegaConf.to_object``), so model
 code never sees OmegaConf. Unknown keys and wrong types are errors that name the key, the file and what is valid.
 """
@@ -48,7 +48,7 @@ class TrainerConfig:
 class ExperimentConfig:
     """Fields every experiment has; each task's config subclasses this and adds model/data/optim sections."""
 
-    task: str = "?"  # which task in worldgen.lit.TASKS trains this config
+    task: str = "?"  # which family in worldgen.registry trains this config
     name: str = "experiment"  # run name; outputs go to out_dir
     seed: int = 0  # seeds python, numpy and torch on every rank
     out_dir: str = "runs/experiment"  # checkpoints, logs and the resolved config land here

@@ -67,7 +67,7 @@ def trained(tmp_path_factory):
     from worldgen.config import load
     from worldgen.data.synthetic import make_synthetic_episodes
     from worldgen.lit.artv import Config
-    from worldgen.lit.train import main as train_main
+    from worldgen.commands.train import main as train_main
 
     root = tmp_path_factory.mktemp("artv")
     make_synthetic_episodes(root / "data", 3, 10, size=(32, 64), seed=0)

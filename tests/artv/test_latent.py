@@ -127,7 +127,7 @@ def test_frame_ae_task_trains_and_stores_scale(tmp_path):
     from worldgen.config import load, read_yaml
     from worldgen.data.synthetic import make_synthetic_episodes
     from worldgen.lit.frame_ae import Config
-    from worldgen.lit.train import main as train_main
+    from worldgen.commands.train import main as train_main
 
     make_synthetic_episodes(tmp_path / "data", 2, 8, size=(32, 64), seed=0)
     cfg = load(Config, "configs/artv/frame_ae_tiny.yaml", [
@@ -148,7 +148,7 @@ def test_latent_artv_train_and_generate_end_to_end(ae_dir, tmp_path):
     from worldgen.data.video import read_video
     from worldgen.io import read_json
     from worldgen.lit.artv import Config
-    from worldgen.lit.train import main as train_main
+    from worldgen.commands.train import main as train_main
 
     make_synthetic_episodes(tmp_path / "data", 3, 8, size=(32, 64), seed=0)
     run = tmp_path / "run"

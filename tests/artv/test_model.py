@@ -3,7 +3,8 @@ EDM wrapper (the network sees only c_in x and c_noise) and loading pre-wrapper c
 import pytest
 import torch
 
-from worldgen.artv.model import ARTV, ARTVConfig, ARTVNet, ARTVLossConfig, artv_loss, make_cond, resize_frames, sample_triples
+from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, ARTVNet, artv_loss, make_cond, resize_frames,
+                                 sample_triples)
 from worldgen.diffusion.edm import EDMPrecond, edm_coeffs
 from worldgen.nn.unet import UNetConfig
 
@@ -164,7 +165,7 @@ def test_network_sees_only_preconditioned_input_and_c_noise():
 
 
 def test_pre_wrapper_checkpoint_names_load():
-    """Weights saved before the EDM wrapper (top-level ``unet.*``, ``null_text``...) load strictly, to the same model."""
+    """Weights saved before the EDM wrapper (top-level ``unet.*``, ``null_text``...) load strictly, same model."""
     model = ARTV(tiny_cfg())
     perturb_outputs(model)
     legacy = {k.removeprefix("denoiser.net."): v for k, v in model.state_dict().items()}

@@ -20,8 +20,8 @@ def server(tiny, tmp_path_factory):
     """The demo on CPU, bound to 127.0.0.1 on a free port; yields (Demo, url)."""
     import torch
 
-    from demo.app import DemoConfig, launch
-    from demo.pipelines import Limits
+    from worldgen.demo.app import DemoConfig, launch
+    from worldgen.demo.pipelines import Limits
     from tests.helpers import free_port
 
     threads = torch.get_num_threads()

@@ -131,8 +131,8 @@ def test_text_to_video_with_prompt_switches_and_a_first_image(server, client, tm
 def test_a_missing_model_is_reported_in_its_tab(tiny, tmp_path):
     import shutil
 
-    from demo.app import Demo, DemoConfig, build_app
-    from demo.pipelines import InputError
+    from worldgen.demo.app import Demo, DemoConfig, build_app
+    from worldgen.demo.pipelines import InputError
 
     ck = tmp_path / "checkpoints"
     shutil.copytree(tiny["checkpoints"] / "gpt-tiny", ck / "gpt-tiny")

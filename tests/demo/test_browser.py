@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.screenshot import CHROMEDRIVER, chromium, open_and_generate
+from worldgen.demo.screenshot import CHROMEDRIVER, chromium, open_and_generate
 
 pytestmark = [pytest.mark.slow,  # a real browser
               pytest.mark.skipif(not Path(CHROMEDRIVER).exists() or not shutil.which("chromium"),

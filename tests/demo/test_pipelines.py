@@ -1,4 +1,5 @@
-"""Demo pipelines: input checks, ego plans, the device pool, and the DrivingWorld streaming rollout."""
+"""Demo serving side: input checks, ego plans, the device pool, and a driving request through the shared pipeline
+(``worldgen.pipelines.drivingworld``; its own tests, streamed = one-pass decoding included: tests/pipelines/)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from demo import pipelines as P
+from worldgen.demo import pipelines as P
 
 
 def test_schedule_is_parsed_bounded_and_integrated():
@@ -125,23 +126,26 @@ def test_parse_devices():
 
 @pytest.fixture(scope="module")
 def driving(tiny):
+    from worldgen.pipelines.drivingworld import DrivingPipeline
+
     torch.set_num_threads(1)
     ck = tiny["checkpoints"]
-    return P.DrivingPipeline(ck / "tokenizer-tiny", ck / "gpt-tiny")
+    return DrivingPipeline.load(ck / "gpt-tiny", ck / "tokenizer-tiny")
 
 
 def _run(pipe, ctx, plan, horizon, seed=0):
     chunks = []
-    res = pipe.run(P.DriveRequest(ctx, plan, horizon, seed=seed), chunks.append)
+    res = P.drive_job(pipe, P.DriveRequest(ctx, plan, horizon, seed=seed), chunks.append)
     return np.concatenate([c[2] for c in chunks]), res, chunks
 
 
-def test_driving_rollout_streams_chunks_follows_the_plan_and_is_seeded(tiny, driving):
+def test_driving_request_streams_chunks_follows_the_plan_and_is_seeded(tiny, driving):
     ctx = P.load_example(sorted(tiny["examples"].glob("*.npz"))[0])
     plan = P.plan_poses("lane change left", 20, "", 20, 10.0, P.Limits())
     frames, res, chunks = _run(driving, ctx, plan, 20)
     assert frames.shape == (20, 32, 64, 3) and frames.dtype == np.uint8
-    assert [c[1] for c in chunks] == [0, 8, 16]  # streamed in decode chunks, in order
+    assert [c[:2] for c in chunks] == [("frames", 0), ("frames", 8), ("frames", 16)]  # decode chunks, in order
+    assert res["context_frames"] == driving.context_frames and res["frame_s"] > 0
     # forced ego tokens: the decoded poses are the plan's bin centres (error <= half a bin)
     tok = driving.gpt.pose_tokenizer
     half = np.array([tok.bin_width("x"), tok.bin_width("y"), tok.bin_width("yaw")]) / 2 + 1e-6
@@ -151,11 +155,8 @@ def test_driving_rollout_streams_chunks_follows_the_plan_and_is_seeded(tiny, dri
     assert np.array_equal(frames, again) and not np.array_equal(frames, other)
 
 
-def test_chunked_decoding_equals_one_pass(tiny, driving):
-    """Chunks decode with the preceding codes as temporal context, so streaming changes no pixel."""
+def test_a_context_of_another_size_is_fitted_before_the_pipeline(tiny, driving):
     ctx = P.load_example(sorted(tiny["examples"].glob("*.npz"))[0])
-    _, codes = driving.encode_context(ctx)
-    codes = torch.cat([codes, codes.flip(1)], 1)  # 8 frames of codes
-    whole = P.to_uint8(driving.tok.decode(codes)[0])
-    parts = np.concatenate([driving.decode(codes[:, :3], codes[:, :0]), driving.decode(codes[:, 3:], codes[:, :3])])
-    assert np.abs(whole.astype(int) - parts.astype(int)).max() <= 1
+    big = P.Context("big", np.repeat(np.repeat(ctx.frames, 2, 1), 2, 2), ctx.poses, ctx.pose_mask)
+    frames, _, _ = _run(driving, big, None, 3)
+    assert frames.shape == (3, 32, 64, 3)

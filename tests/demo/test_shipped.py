@@ -26,12 +26,13 @@ def test_shipped_tokenizer_carries_content_through_its_codes():
     import numpy as np
     import torch
 
+    from worldgen.data.video import to_float
+    from worldgen.demo.pipelines import EXAMPLES
     from worldgen.tokenizer import load_tokenizer
 
     tok = load_tokenizer(ROOT / "tokenizer-tiny").eval()
-    for clip in sorted((ROOT.parent / "demo/examples").glob("*.npz")):
-        frames = torch.from_numpy(np.load(clip)["frames"][:8]).float() / 127.5 - 1  # t h w c in [-1, 1]
-        video = frames.permute(3, 0, 1, 2)[None]  # b c t h w
+    for clip in sorted(EXAMPLES.glob("*.npz")):
+        video = to_float(np.load(clip)["frames"][None, :8])  # b c t h w in [-1, 1]
         with torch.no_grad():
             recon = tok.decode(tok.encode(video)).clamp(-1, 1)
         mse = (recon - video).pow(2).mean().item()

@@ -50,7 +50,7 @@ def make_gpt(folder: Path, seed: int = 1) -> Path:
 
 def make_examples(folder: Path, n: int = 2, frames: int = 20) -> list[Path]:
     """Context clips in the shipped ``.npz`` format, cut from synthetic episodes (worldgen.data.synthetic)."""
-    from demo.pipelines import export_examples
+    from worldgen.demo.pipelines import export_examples
     from worldgen.data.synthetic import make_synthetic_episodes
 
     data = folder / "episodes-data"

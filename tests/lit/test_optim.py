@@ -1,6 +1,5 @@
 """The one optimizer config and warm-up cosine schedule: the closed form, the no-budget case, a real Lightning fit,
 and that every task's ``optim:`` section is that one ``OptimConfig``."""
-import importlib
 import math
 from pathlib import Path
 
@@ -8,9 +7,9 @@ import lightning as L
 import pytest
 import torch
 
-from worldgen.lit import TASKS
 from worldgen.lit.optim import OptimConfig, configure_adamw, warmup_cosine
-from worldgen.lit.train import load_experiment, main as train_main
+from worldgen.lit.train import fit
+from worldgen.registry import TASKS, load_experiment, task_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +74,7 @@ def test_lightning_steps_the_schedule_once_per_optimizer_step(tmp_path, monkeypa
 
     build = T.build_trainer
     monkeypatch.setattr(T, "build_trainer", lambda *a, **k: _with_callback(build(*a, **k), rec))
-    train_main(cfg)
+    fit(cfg, task_module(cfg.task))
     assert rec.lrs == pytest.approx([expected_lr(t, cfg.optim, 4, 12) for t in range(12)], rel=1e-9)
 
 
@@ -88,7 +87,7 @@ def _with_callback(trainer, cb):
 def test_every_task_uses_the_one_optim_config(task):
     from dataclasses import fields
 
-    Config = importlib.import_module(TASKS[task]).Config
+    Config = task_module(task).Config
     optim = [f for f in fields(Config) if f.name == "optim"]
     if optim:
         assert optim[0].default_factory().__class__ is OptimConfig

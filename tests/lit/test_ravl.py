@@ -2,11 +2,10 @@
 import csv
 from pathlib import Path
 
-import pytest
 import torch
 
 from worldgen.cli import main
-from worldgen.lit.train import load_experiment
+from worldgen.registry import load_experiment
 from worldgen.rl.ravl import AGENT_FILE, RAVLConfig, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +18,6 @@ def test_every_ravl_config_names_the_task():
         assert isinstance(cfg, RAVLConfig) and cfg.task == "ravl", path
 
 
-@pytest.mark.slow  # training, ~6 s
 def test_worldgen_train_runs_the_tiny_ravl_config(tmp_path):
     threads = torch.get_num_threads()
     out = tmp_path / "run"

@@ -6,7 +6,7 @@ import torch
 
 from worldgen import config as C
 from worldgen.lit.toy import Config as ToyConfig
-from worldgen.lit.train import load_experiment, main as train_main
+from worldgen.commands.train import load_experiment, main as train_main
 from worldgen.lit.trainer import AtomicCheckpointIO, build_trainer, resolve_resume
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -190,10 +190,10 @@ def test_loss_trains_down_on_a_fixed_batch():
 def test_every_shipped_config_loads(family):
     from pathlib import Path
 
-    from worldgen.lit import train
+    from worldgen.registry import load_experiment
 
     paths = sorted(Path("configs", family).glob("*.yaml"))
     assert paths
     for p in paths:
-        cfg = train.load_experiment(p)
+        cfg = load_experiment(p)
         assert cfg.task == ("pgd" if family == "pgd" else "agent")

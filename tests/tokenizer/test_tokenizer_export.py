@@ -97,13 +97,13 @@ def test_cli(tmp_path, dataset, tiny_cfg, capsys):
 
 
 def test_evaluate_reports_psnr_and_usage(tmp_path, dataset, tiny_cfg, capsys):
-    from worldgen.tokenizer.evaluate import evaluate, main
+    from worldgen.tokenizer.evaluate import evaluate
 
     tok_dir = _save_tokenizer(tmp_path / "tok", tiny_cfg(), seed=0)
     res = evaluate(tok_dir, dataset, split="all", image=tmp_path / "sheet.png", progress=False)
     assert res["episodes"] == 3 and res["frames"] == 19 and 0 < res["codes_used"] <= 64
     assert np.isfinite(res["psnr_db"]) and res["psnr_db"] > 0 and res["psnr_db_mean_colour_baseline"] > 0
     assert (tmp_path / "sheet.png").stat().st_size > 0
-    assert main(["--tokenizer", str(tok_dir), "--data", str(dataset)]) == 0
+    assert cli_main(["eval", "tokenizer", "--tokenizer", str(tok_dir), "--data", str(dataset)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["split"] == "val" and out["episodes"] == 1  # data.val_fraction 0.1 of 3 episodes -> 1 held out

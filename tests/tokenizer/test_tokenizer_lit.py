@@ -10,7 +10,7 @@ import torch
 from worldgen import config as C
 from worldgen.data.synthetic import make_synthetic_episodes
 from worldgen.lit.tokenizer import Config, build
-from worldgen.lit.train import main as train_main
+from worldgen.commands.train import main as train_main
 from worldgen.tokenizer import VQVideoTokenizer, load_tokenizer
 from worldgen.tokenizer.vq import num_params
 

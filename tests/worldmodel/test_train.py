@@ -56,7 +56,7 @@ def _tiny_yaml(tmp_path: Path, root: Path) -> Path:
 
 
 def test_configs_load():
-    from worldgen.lit.train import load_experiment
+    from worldgen.registry import load_experiment
 
     tiny = load_experiment(REPO / "configs/drivingworld/gpt_tiny.yaml")
     big = load_experiment(REPO / "configs/drivingworld/gpt_1b.yaml")
@@ -66,10 +66,9 @@ def test_configs_load():
 
 
 def test_train_generate_and_bench_end_to_end(tmp_path, capsys):
-    from worldgen.lit.train import load_experiment, main
-    from worldgen.commands.bench_worldmodel import bench_rollout, bench_train
-    from worldgen.worldmodel.generate import GenerateConfig
-    from worldgen.worldmodel.generate import main as generate
+    from worldgen.commands.train import load_experiment, main
+    from worldgen.commands.bench.worldmodel import bench_rollout, bench_train
+    from worldgen.pipelines.drivingworld import GenerateConfig, generate
 
     root = make_synthetic_shards(tmp_path / "tok", n_episodes=3, n_frames=10, grid=(3, 4), codebook_size=32,
                                  missing_pose_every=4)

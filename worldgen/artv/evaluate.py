@@ -8,18 +8,19 @@ and report per 16-frame window
   future is stochastic, so this grows for any model; drift shows as growth beyond the one-step error.
 - ``fvd``: FVD of the window against a fixed set of real 16-frame clips (``worldgen.eval.protocols.fvd_drift``,
   the long-horizon drift protocol) with a seeded random-weight I3D at reduced resolution (a distribution distance,
-  blind to which future was sampled). Random-detector FVD is only comparable within one run of this script.
-Usage (also ``python -m worldgen.artv.evaluate --help``)::
+  blind to which future was sampled). Random-detector FVD is only comparable within one run of the command.
 
-    python -m worldgen.artv.evaluate --ckpt plain=DIR --ckpt full=DIR --data data/driving-train --out runs/x.json
+This module holds the model side (held-out clips, rollouts, per-window MSE); a window score such as FVD is handed
+in as ``score`` (a model family does not import ``worldgen.eval``). The command that runs the whole ablation and
+adds FVD is ``worldgen eval artv`` (``worldgen.commands.eval``)::
+
+    worldgen eval artv --ckpt plain=DIR --ckpt full=DIR --data data/driving-train --out runs/x.json
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -78,7 +79,9 @@ def window_mse(fake: torch.Tensor, real: torch.Tensor, window: int) -> list[floa
 
 
 def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: GenerateOptions, window: int = 16,
-                   fvd_size: int = 112, real_ref: np.ndarray | None = None, hop: int = 16) -> dict:
+                   hop: int = 16, score: Optional[Callable[[np.ndarray], dict]] = None) -> dict:
+    """Roll ``ckpt`` out from every held-out start and report per-window MSE; ``score(fake)`` (uint8 ``b t h w c``
+    generated clips) adds its entries to the result (``worldgen eval artv``: the FVD per window)."""
     model, train_cfg = load_checkpoint(ckpt)
     codec = build_codec(model.cfg, ckpt)
     real, captions, episodes = heldout_clips(data_root, train_cfg, horizon, model.cfg.frame_size, hop)
@@ -90,53 +93,9 @@ def evaluate_model(name: str, ckpt: str, data_root: str, horizon: int, opts: Gen
            "gen_seconds": round(time.time() - t0, 1), "mse_per_window": window_mse(fake, real, window),
            "window_starts": list(range(0, horizon - window + 1, window)),
            "mse_first_step": float((fake[:, :, 1] - real[:, :, 1]).pow(2).mean())}
-    if real_ref is not None:
-        from worldgen.eval.protocols import fvd_drift
-
-        res = fvd_drift(real_ref, to_uint8(fake), window=window, stride=window, detector="random", seeds=(0,),
-                        size=fvd_size)
-        out["fvd_per_window"] = res["curve"]["mean"]
+    if score is not None:
+        out.update(score(to_uint8(fake)))
     return out
 
 
-def main(ckpts: dict, data_root: str, out: str, horizon: int = 64, opts: GenerateOptions | None = None,
-         fvd: bool = True, fvd_size: int = 112, hop: int = 16, ref_clips: int = 96) -> dict:
-    from worldgen.io import write_json
-
-    opts = opts or GenerateOptions(sampler="euler", steps=6, cfg_text=1.0)
-    size = load_checkpoint(next(iter(ckpts.values())))[0].cfg.frame_size
-    ref = real_reference(data_root, size, max_clips=ref_clips) if fvd else None
-    results = {"options": vars(opts), "data": data_root, "start_hop": hop, "real_reference_clips": ref_clips,
-               "fvd_detector": f"random I3D, seed 0, {fvd_size}px",
-               "models": [evaluate_model(n, c, data_root, horizon, opts, fvd_size=fvd_size, real_ref=ref, hop=hop)
-                          for n, c in ckpts.items()]}
-    write_json(out, results)
-    return results
-
-
-def _cli(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", action="append", required=True, help="NAME=DIR of a trained ART-V run; repeat")
-    p.add_argument("--data", default="data/driving-train")
-    p.add_argument("--out", required=True, help="JSON result")
-    p.add_argument("--horizon", type=int, default=64)
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--sampler", default="euler")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-fvd", action="store_true")
-    p.add_argument("--fvd-size", type=int, default=112)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--hop", type=int, default=16, help="frames between rollout start points in a held-out episode")
-    p.add_argument("--ref-clips", type=int, default=96, help="real 16-frame reference clips for FVD")
-    a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    ckpts = dict(item.split("=", 1) for item in a.ckpt)
-    opts = GenerateOptions(sampler=a.sampler, steps=a.steps, cfg_text=1.0, seed=a.seed)
-    res = main(ckpts, a.data, a.out, a.horizon, opts, not a.no_fvd, a.fvd_size, a.hop, a.ref_clips)
-    print(json.dumps([{k: m[k] for k in ("name", "mse_per_window") + (("fvd_per_window",) if not a.no_fvd else ())}
-                      for m in res["models"]], indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_cli())
+__all__ = ["export_from_lightning_ckpt", "heldout_clips", "real_reference", "window_mse", "evaluate_model"]

@@ -331,5 +331,7 @@ def build_codec(cfg: ARTVConfig, ckpt_dir: str | Path | None = None, device="cpu
     return check_codec(cfg, FrameCodec(load_autoencoder(path))).to(device)
 
 
-__all__ = ["ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVNet", "ARTVLossConfig",
-           "make_cond", "artv_loss", "sample_triples", "resize_frames", "count_params"]
+__all__ = [
+    "ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVNet",
+    "ARTVLossConfig", "make_cond", "artv_loss", "sample_triples", "resize_frames", "count_params",
+]

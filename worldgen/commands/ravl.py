@@ -17,8 +17,11 @@ import argparse
 import csv
 import math
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
+from worldgen.commands import Handler, from_args
 from worldgen.config import load as load_config
 from worldgen.io import atomic_path, write_json
 
@@ -32,14 +35,29 @@ VARIANTS: dict[str, list[str]] = {
 LABELS = {"base": "Base (SAC, N=2)", "base_oracle": "Base + oracle edge-of-reach patch", "ravl": "RAVL (N=10, eta=1)"}
 
 
-def train_main(config: str, overrides: list[str], progress: bool = True) -> list[dict]:
-    from worldgen.rl.ravl import RAVLConfig, train
+def load_ravl_config(config: str | Path, overrides: Sequence[str] = ()):
+    from worldgen.rl.ravl import RAVLConfig
 
-    cfg = load_config(RAVLConfig, config, overrides)
-    return train(cfg, progress=progress)
+    return load_config(RAVLConfig, config, overrides)
 
 
-def configure_train(parser: argparse.ArgumentParser):
+def train_main(cfg, progress: bool = True, threads: int = 1) -> list[dict]:
+    """Train RAVL / Base as ``cfg`` (a ``RAVLConfig``) says with ``threads`` torch threads (0 = torch's default;
+    the caller's setting is restored); returns the per-epoch metric rows."""
+    import torch
+
+    from worldgen.rl.ravl import train
+
+    prev = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        return train(cfg, progress=progress)
+    finally:
+        torch.set_num_threads(prev)
+
+
+def configure_train(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("config", help="RAVL experiment YAML (configs/ravl/*.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. agent.eta=0 epochs=10")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -48,15 +66,8 @@ def configure_train(parser: argparse.ArgumentParser):
                              "machine made one Hopper dynamics epoch ~100x slower); 0 = torch's default")
 
     def handler(args: argparse.Namespace) -> int:
-        import torch
-
-        prev = torch.get_num_threads()
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        try:
-            history = train_main(args.config, args.overrides, progress=not args.no_progress)
-        finally:
-            torch.set_num_threads(prev)
+        cfg = load_ravl_config(args.config, args.overrides)
+        history = train_main(cfg, progress=not args.no_progress, threads=args.threads)
         last = history[-1] if history else {}
         keep = ("epoch", "return", "normalized_score", "q_mean", "q_edge_mean", "diverged")
         print({k: last[k] for k in keep if k in last})
@@ -71,7 +82,7 @@ def _run_variant(job: tuple) -> list[dict]:
     torch.set_num_threads(1)  # one process per variant; intra-op threads would only fight each other
     name, seed, config, overrides, progress = job
     try:
-        history = train_main(config, overrides, progress=progress)
+        history = train_main(load_ravl_config(config, overrides), progress=progress, threads=0)
     finally:
         torch.set_num_threads(prev)  # matters when variants run in the calling process (workers=1)
     return [{"variant": name, "seed": seed, **row} for row in history]
@@ -193,7 +204,26 @@ def plot_edge_of_reach(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def configure_edge(parser: argparse.ArgumentParser):
+@dataclass
+class EdgeConfig:
+    out: str  # output folder (CSV, PNG, summary.json, per-run folders)
+    config: str = DEFAULT_EDGE_CONFIG  # base point-mass config, relative to the working directory
+    overrides: list = field(default_factory=list)  # key=value overrides for every variant, e.g. epochs=4
+    variants: list = field(default_factory=lambda: list(VARIANTS))  # any of VARIANTS
+    seeds: list = field(default_factory=lambda: [0])  # seeds per variant
+    workers: int = 3  # parallel processes
+    progress: bool = False  # progress bars of the training runs
+    replot: bool = False  # only redraw the PNG/summary from the existing CSV
+
+
+def edge_main(cfg: EdgeConfig) -> dict:
+    """Run (or, with ``replot``, only redraw) the edge-of-reach reproduction; returns the summary."""
+    if cfg.replot:
+        return replot(cfg.out)
+    return edge_of_reach(cfg.out, cfg.config, cfg.overrides, cfg.variants, cfg.seeds, cfg.workers, cfg.progress)
+
+
+def configure_edge(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--out", required=True, help="output folder (CSV, PNG, summary.json, per-run folders)")
     parser.add_argument("--config", default=DEFAULT_EDGE_CONFIG,
                         help=f"base point-mass config (default: {DEFAULT_EDGE_CONFIG} in the working directory)")
@@ -205,11 +235,8 @@ def configure_edge(parser: argparse.ArgumentParser):
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every variant, e.g. epochs=4")
 
     def handler(args: argparse.Namespace) -> int:
-        if args.replot:
-            summary = replot(args.out)
-        else:
-            summary = edge_of_reach(args.out, args.config, args.overrides, args.variants.split(","),
-                                    list(range(args.first_seed, args.first_seed + args.seeds)), args.workers)
+        seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+        summary = edge_main(from_args(EdgeConfig, args, variants=args.variants.split(","), seeds=seeds))
         for name, s in summary.items():
             print(f"{name:>20}: final Q {s['final_q_mean']:.3g} (true {s['final_v_true']:.3g}), "
                   f"edge Q {s['final_q_edge_mean']:.3g} (true {s['final_v_true_edge']:.3g}), "
@@ -220,4 +247,5 @@ def configure_edge(parser: argparse.ArgumentParser):
     return handler
 
 
-__all__ = ["configure_train", "configure_edge", "edge_of_reach", "replot", "train_main", "summarize", "VARIANTS"]
+__all__ = ["load_ravl_config", "train_main", "configure_train", "EdgeConfig", "edge_main", "configure_edge",
+           "edge_of_reach", "replot", "summarize", "VARIANTS"]

@@ -14,9 +14,7 @@ Deliberate limit: each video is decoded into memory in one piece (fine for clips
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import os
 import re
 import warnings
@@ -169,22 +167,3 @@ def main(src: str, out: str, poses: str | None = None, size=(64, 128), fps: floa
     return {"out": str(out_dir), "written": len(written), "skipped_existing": len(existing),
             "skipped": len(skipped), "skipped_files": skipped, "unused_pose_entries": unused,
             "dataset_episodes": manifest["n_episodes"]}
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    from worldgen.data.generate import parse_size
-
-    parser.add_argument("src", help="folder of .mp4 recordings")
-    parser.add_argument("--out", required=True, help="output dataset folder")
-    parser.add_argument("--poses", default=None, help="CSV (video,frame,x,y,yaw[,speed]) or JSON pose file")
-    parser.add_argument("--size", default="64x128", help="frame size HxW (px)")
-    parser.add_argument("--fps", type=float, default=10.0, help="output frame rate (0 = keep the source rate)")
-    parser.add_argument("--caption", default="", help="caption for videos the pose file gives none")
-    parser.add_argument("--skip-bad", action="store_true", help="warn and skip bad files instead of failing")
-
-    def handler(args: argparse.Namespace) -> int:
-        summary = main(args.src, args.out, args.poses, parse_size(args.size), args.fps or None, args.caption,
-                       args.skip_bad)
-        print(json.dumps(summary, indent=2))
-        return 0
-    return handler

@@ -24,7 +24,6 @@ depends on ``(seed, i)``, so the output does not depend on ``--workers`` or ``--
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 import warnings
@@ -499,46 +498,3 @@ def _run(cfg: GenConfig, todo: list[int]):
         futures = [pool.submit(make_one, cfg, i) for i in todo]
         for fut in as_completed(futures):
             yield fut.result()
-
-
-# ----------------------------------------------------------------------------------------------- CLI
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise ValueError(f"--size must look like 64x128 (height x width), got {text!r}") from None
-    return h, w
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like I/N (e.g. 0/4), got {text!r}") from None
-    return k, n
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("--out", required=True, help="output dataset folder")
-    parser.add_argument("--episodes", type=int, default=8, help="episodes in the whole dataset")
-    parser.add_argument("--frames", type=int, default=80, help="frames per episode")
-    parser.add_argument("--envs", default=",".join(DEFAULT_ENVS), help="comma-separated highway-env ids")
-    parser.add_argument("--size", default="64x128", help="frame size HxW (px)")
-    parser.add_argument("--fps", type=float, default=10.0, help="frames (= policy steps) per second")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes")
-    parser.add_argument("--seed", type=int, default=0, help="dataset seed")
-    parser.add_argument("--shard", default="0/1", help="I/N: make only episodes with index %% N == I")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument("--look", default="crisp", choices=sorted(LOOKS),
-                        help="crisp: 2 px markings, zoomed view, no anti-aliasing (default); legacy: the v1 look")
-
-    def handler(args: argparse.Namespace) -> int:
-        import json
-
-        cfg = GenConfig(out=args.out, episodes=args.episodes, frames=args.frames,
-                        envs=tuple(e.strip() for e in args.envs.split(",") if e.strip()),
-                        size=parse_size(args.size), fps=args.fps, workers=args.workers, seed=args.seed,
-                        shard=parse_shard(args.shard), progress=not args.no_progress, look=args.look)
-        print(json.dumps(generate(cfg), indent=2))
-        return 0
-    return handler

@@ -5,8 +5,6 @@ Uses the same checks as ``worldgen.data.clips.load_episode``; bad episodes are l
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 from pathlib import Path
 
@@ -94,18 +92,3 @@ def main(root: str, sheet: str | None = None, rows: int = 8, cols: int = 6) -> d
         write_png(out, contact_sheet(good, rows, cols))
         summary["contact_sheet"] = out
     return summary
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("root", help="dataset folder (worldgen driving format)")
-    parser.add_argument("--sheet", default=None, help="contact sheet PNG path (default DIR/contact_sheet.png)")
-    parser.add_argument("--rows", type=int, default=8, help="episodes on the contact sheet")
-    parser.add_argument("--cols", type=int, default=6, help="frames per episode on the contact sheet")
-
-    def handler(args: argparse.Namespace) -> int:
-        if not Path(args.root).is_dir():
-            raise FileNotFoundError(f"{args.root}: no such dataset folder")
-        summary = main(args.root, args.sheet, args.rows, args.cols)
-        print(json.dumps(summary, indent=2))
-        return 1 if summary["bad"] else 0
-    return handler

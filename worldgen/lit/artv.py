@@ -1,8 +1,11 @@
 """ART·V training task (``task: artv``): the masked-diffusion frame denoiser on captioned driving clips.
 
 Thin LightningModule: resizes clips to the model's frame size, encodes captions with the (cached, frozen) text
-encoder, and calls ``worldgen.artv.model.artv_loss``. The text encoder is kept outside ``self.model`` so its weights
-are neither trained nor saved; the checkpoint folder holds only the denoiser (config.yaml names the encoder).
+encoder, and calls the objective ``worldgen.artv.model.artv_loss`` (it draws the anchor/previous/target frames and the
+condition dropouts, then hands the denoiser to the shared EDM loss ``worldgen.diffusion.edm_loss``, which draws sigma
+and the noise); it only steps (``worldgen.lit.optim``: AdamW, warm-up + cosine) and logs the ``(loss, logs)`` it gets.
+The text encoder is kept outside ``self.model`` so its weights are neither trained nor saved; the checkpoint folder
+holds only the denoiser (config.yaml names the encoder).
 Latent mode (``model.latent.autoencoder: DIR``, e.g. ``configs/artv/tiny_latent.yaml``): the frozen frame
 autoencoder is likewise kept outside ``self.model``; each step encodes only the drawn anchor/previous/target frames,
 and ``export`` copies the autoencoder into ``out_dir/autoencoder`` so the folder generates on its own.

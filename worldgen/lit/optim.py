@@ -11,7 +11,7 @@ per optimizer step:
 
 with W the warm-up steps (``warmup_steps``, or ``warmup_frac`` of ``trainer.max_steps``) and T = ``trainer.max_steps``;
 without a step budget (T <= 0) the peak lr is held after the warm-up. Optimizer step t (0-based) trains at lr(t + 1),
-so the first warm-up step is not a wasted lr-0 step (the ramp of step t is (t + 1) / W, as nanoGPT's). timm's
+so the first warm-up step is not a wasted lr-0 step (with s = 0 step t trains at (t + 1) / W of lr). timm's
 schedulers are pure functions of the step count, so a resumed run continues the schedule exactly; Lightning hands
 them the count through ``WarmupCosineStep.lr_scheduler_step`` (mix it into the LightningModule).
 """

@@ -2,7 +2,7 @@
 
 RAVL's loop is not a Lightning one (``worldgen.rl.ravl.train``: MBPO-style model rollouts interleaved with SAC-N/EDAC
 steps, its own per-epoch ``metrics.csv``, checkpoint, ``config.yaml`` and ``card.json``), so this task module
-defines ``train(cfg, command)`` instead of ``build``; ``worldgen.lit.train.main`` hands such tasks the whole run.
+defines ``train(cfg, command)`` instead of ``build``; ``worldgen.lit.train.fit`` hands such tasks the whole run.
 ``Config`` is the loop's own schema (``RAVLConfig``, whose ``task`` field defaults to ``ravl``). As in
 ``worldgen ravl train`` (its default ``--threads 1``), torch runs single-threaded for the networks are tiny.
 """

@@ -1,35 +1,19 @@
-"""``worldgen train CONFIG.yaml [key=value ...]``: train whatever task the config names.
+"""Train one experiment config with its task module: ``fit(cfg, task_module, command)``.
 
 The resolved config is saved to ``out_dir/config.yaml`` before training; at the end rank 0 writes the model's
 weights as ``out_dir/model.safetensors`` with a JSON card (command, config, steps, wall time, final metrics).
+Which module trains which ``task`` is the registry's business (``worldgen.registry``, a layer above); the command
+``worldgen train CONFIG.yaml [key=value ...]`` (``worldgen.commands.train``) looks it up and calls ``fit``.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from types import ModuleType
+from typing import Any
 
 from worldgen import config as C
-from worldgen.lit import TASKS
-
-
-def task_module(task: str):
-    if task not in TASKS:
-        raise C.ConfigError(f"unknown task '{task}'. Valid tasks: {', '.join(sorted(TASKS))}")
-    name = TASKS[task]
-    if importlib.util.find_spec(name) is None:
-        raise NotImplementedError(f"task '{task}' is not built yet ({name} does not exist)")
-    return importlib.import_module(name)
-
-
-def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Any:
-    """Load an experiment YAML into its task's Config dataclass (errors name key, file and valid keys)."""
-    task = C.task_of(path, overrides)
-    return C.load(task_module(task).Config, path, overrides)
 
 
 def _metrics(trainer) -> dict:
@@ -42,14 +26,14 @@ def _metrics(trainer) -> dict:
     return out
 
 
-def main(cfg: Any, command: str = "") -> Any:
-    """Train ``cfg`` (a task Config); returns the fitted Lightning module."""
+def fit(cfg: Any, mod: ModuleType, command: str = "") -> Any:
+    """Train ``cfg`` (the Config of task module ``mod``); returns the fitted Lightning module (or, for a task with
+    its own loop, whatever its ``train`` returns)."""
     import lightning as L
 
     from worldgen.io import save_weights, write_json
     from worldgen.lit.trainer import build_trainer, clean_stale_temp_files, resolve_resume
 
-    mod = task_module(cfg.task)
     if hasattr(mod, "train"):  # a task with its own (non-Lightning) loop runs and writes everything itself
         return mod.train(cfg, command=command or " ".join(sys.argv))
     out_dir = Path(cfg.out_dir)
@@ -74,24 +58,3 @@ def main(cfg: Any, command: str = "") -> Any:
             "config": C.to_dict(cfg),
         })
     return module
-
-
-def _log_to_stderr() -> None:
-    logger = logging.getLogger("worldgen")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("config", help="experiment YAML under configs/ (its `task` picks the model)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. trainer.max_steps=100 seed=1")
-
-    def run(args: argparse.Namespace) -> int:
-        _log_to_stderr()
-        cfg = load_experiment(args.config, args.overrides)
-        main(cfg, command="worldgen train " + " ".join([args.config, *args.overrides]))
-        return 0
-    return run

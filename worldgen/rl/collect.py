@@ -23,7 +23,6 @@ every kind of one environment comes from the same behaviour run, as in D4RL.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from dataclasses import dataclass, field
@@ -215,32 +214,5 @@ def main(env_id: str, kind: str, out: str | Path, steps: int = 1_000_000, seed: 
             "ref_max_score": ds.metadata["ref_max_score"], "wall_time_s": round(time.time() - t0, 1)}
 
 
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("--env", required=True, help="Gymnasium id, e.g. Hopper-v5, HalfCheetah-v5, Walker2d-v5, Pendulum-v1")
-    parser.add_argument("--kind", required=True, choices=KINDS)
-    parser.add_argument("--out", required=True, help="output .hdf5 (D4RL layout)")
-    parser.add_argument("--steps", type=int, default=1_000_000, help="transitions collected per policy (D4RL: 1M)")
-    parser.add_argument("--train-steps", type=int, default=1_000_000, help="online SAC steps of the behaviour policy")
-    parser.add_argument("--start-steps", type=int, default=10_000, help="random warm-up steps of SAC")
-    parser.add_argument("--eval-every", type=int, default=10_000, help="SAC steps between checkpoints")
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="SAC hidden widths")
-    parser.add_argument("--behaviour-dir", default=None, help="save/reuse the SAC run here (same run for all kinds)")
-    parser.add_argument("--policy-out", default=None, help="also save the expert SAC policy to this folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (small MLPs run best on 1)")
-
-    def run(args: argparse.Namespace) -> int:
-        import json
-
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-        torch.set_num_threads(args.threads)
-        bcfg = BehaviourConfig(train_steps=args.train_steps, start_steps=args.start_steps,
-                               eval_every=args.eval_every, hidden=list(args.hidden))
-        print(json.dumps(main(args.env, args.kind, args.out, args.steps, args.seed, bcfg, args.behaviour_dir,
-                              args.policy_out), indent=2))
-        return 0
-    return run
-
-
 __all__ = ["KINDS", "BehaviourConfig", "BehaviourRun", "train_behaviour", "pick_checkpoints",
-           "make_offline_dataset", "main", "configure_cli"]
+           "make_offline_dataset", "main"]

@@ -11,18 +11,15 @@
 
 Deliberate limits: velocities the environment clipped in its observation (Hopper/Walker2d clip qvel at 10) cannot
 be restored, so such states carry a floor of error for every method; the MSE is in raw observation units.
-``python -m worldgen.rl.diagnostics`` prints the comparison as JSON.
+``worldgen eval offline-rl`` prints the comparison as JSON.
 """
 from __future__ import annotations
 
-import argparse
-import json
-from typing import Optional
 
 import numpy as np
 import torch
 
-from worldgen.data.offline_rl import OfflineDataset, load_dataset, make_dataset
+from worldgen.data.offline_rl import OfflineDataset, make_dataset
 from worldgen.rl.envs import make_env, step_from
 from worldgen.rl.pgd import mean_log_likelihood
 
@@ -105,36 +102,4 @@ def compare(datasets: dict[str, OfflineDataset], policy, env_id: str, max_transi
     return out
 
 
-def main(argv: Optional[list] = None) -> dict:
-    p = argparse.ArgumentParser(description="PGD diagnostics: dynamics error and target-policy likelihood")
-    p.add_argument("--env", required=True)
-    p.add_argument("--real", required=True, help="real dataset (trains the autoregressive ensemble baseline)")
-    p.add_argument("--policy", required=True, help="target policy folder")
-    p.add_argument("--synthetic", nargs="*", default=[], help="NAME=FILE.hdf5 synthetic datasets to score")
-    p.add_argument("--ensemble-traj", type=int, default=0, help="autoregressive ensemble rollouts (0 = skip)")
-    p.add_argument("--horizon", type=int, default=32)
-    p.add_argument("--ensemble-epochs", type=int, default=0, help="cap on ensemble epochs (0 = early stopping)")
-    p.add_argument("--max-transitions", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
-    from worldgen.rl.policy import load_policy
-
-    torch.set_num_threads(1)
-    policy = load_policy(a.policy)
-    sets = {k: load_dataset(v) for k, v in (s.split("=", 1) for s in a.synthetic)}
-    real = load_dataset(a.real)
-    extra = {}
-    if a.ensemble_traj:
-        dyn, logs = train_ensemble(real, a.env, a.seed, a.ensemble_epochs)
-        sets["ar_ensemble"] = ensemble_rollouts(dyn, policy, real, a.ensemble_traj, a.horizon, a.seed)
-        extra["ensemble"] = {"epochs": logs["epochs"], "holdout_mse": logs["holdout_mse"]}
-    res = {"env": a.env, "seed": a.seed, "results": compare(sets, policy, a.env, a.max_transitions, a.seed), **extra}
-    print(json.dumps(res, indent=2))
-    return res
-
-
-if __name__ == "__main__":
-    main()
-
-
-__all__ = ["dynamics_error", "train_ensemble", "ensemble_rollouts", "compare", "main"]
+__all__ = ["dynamics_error", "train_ensemble", "ensemble_rollouts", "compare"]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from worldgen.config import load as load_config, save as save_config
+from worldgen.config import save as save_config
 from worldgen.io import load_weights, save_weights, write_json, atomic_path
 from worldgen.rl.agents.sac_n import SACN, SACNConfig
 from worldgen.rl.buffers import ReplayBuffer, mixed_batch
@@ -60,7 +60,7 @@ class RolloutConfig:
 
 @dataclass
 class RAVLConfig:
-    task: str = "ravl"  # `worldgen train` task (worldgen.lit.TASKS); this loop is not a Lightning one
+    task: str = "ravl"  # `worldgen train` task (worldgen.registry); this loop is not a Lightning one
     name: str = "ravl"  # run name
     seed: int = 0  # seeds numpy and torch
     out_dir: str = "runs/ravl"  # metrics.csv, checkpoint and config land here

@@ -1,6 +1,6 @@
 """Held-out evaluation of a trained VQ video tokenizer: reconstruction PSNR and codebook usage over whole episodes.
 
-    python -m worldgen.tokenizer.evaluate --tokenizer runs/tokenizer-tiny --data data/driving-train [--split val]
+    worldgen eval tokenizer --tokenizer runs/tokenizer-tiny --data data/driving-train [--split val]
 
 Episodes are encoded whole (chunked with causal context, ``encode_chunked``) and decoded back; PSNR is the mean
 over frames of per-frame PSNR (peak-to-peak 2 on [-1, 1] pixels, i.e. 255 on uint8). ``--split val`` uses the same
@@ -16,11 +16,8 @@ tolerance; precision / recall / F1 are summed over all frames. A tokenizer that 
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -107,25 +104,3 @@ def _add(acc: dict, counts: dict) -> None:
 
 def _rounded(scores: dict, counts: dict) -> dict:
     return {**{k: round(v, 4) for k, v in scores.items()}, "real_pixels": counts["real"], "pred_pixels": counts["pred"]}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m worldgen.tokenizer.evaluate", description=__doc__.splitlines()[0])
-    p.add_argument("--tokenizer", required=True, help="trained tokenizer folder (config.yaml + model.safetensors)")
-    p.add_argument("--data", required=True, help="driving dataset folder")
-    p.add_argument("--split", choices=("val", "all"), default="val", help="held-out episodes of training, or all")
-    p.add_argument("--max-episodes", type=int, default=None)
-    p.add_argument("--chunk", type=int, default=16, help="frames per forward pass")
-    p.add_argument("--image", default=None, help="write a PNG contact sheet (originals over reconstructions)")
-    args = p.parse_args(argv)
-    try:
-        out = evaluate(args.tokenizer, args.data, args.split, args.max_episodes, args.chunk, args.image)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(json.dumps(out))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,6 @@ same codes as encoding the whole episode at once (see ``VQVideoTokenizer.encode_
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Optional
@@ -125,19 +124,3 @@ def read_token_episode(path: str | Path) -> dict:
         raise ValueError(f"{path}: inconsistent shapes codes {tuple(shard['codes'].shape)}, poses "
                          f"{tuple(shard['poses'].shape)}, pose_mask {tuple(shard['pose_mask'].shape)}")
     return shard
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("--tokenizer", required=True, help="trained tokenizer folder (config.yaml + model.safetensors)")
-    parser.add_argument("--data", required=True, help="driving dataset folder (worldgen episode format)")
-    parser.add_argument("--out", required=True, help="output folder for meta.json + episodes/*.safetensors")
-    parser.add_argument("--stride", type=int, default=1, help="keep every N-th frame (fps is divided by N)")
-    parser.add_argument("--chunk", type=int, default=16, help="frames encoded per forward pass")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-
-    def run(args: argparse.Namespace) -> int:
-        torch.set_grad_enabled(False)
-        meta = tokenize_dataset(args.tokenizer, args.data, args.out, args.stride, args.chunk, args.device)
-        print(f"wrote {meta['n_episodes']} episodes ({meta['n_frames']} frames, grid {meta['grid']}) to {args.out}")
-        return 0
-    return run

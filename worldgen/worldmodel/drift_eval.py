@@ -13,12 +13,10 @@ Drift shows as quality falling with the window index. This is worldgen's stand-i
 I3D weights is available here (``worldgen.eval.protocols.fvd_drift`` with the ``random`` detector is not comparable
 to published FVDs and too slow on these CPUs for 4 runs).
 
-    python -m worldgen.worldmodel.drift_eval --ckpt runs/gpt-tiny --tokens data/tokens-tiny [--tokenizer DIR]
+    worldgen eval drift --ckpt runs/gpt-tiny --tokens data/tokens-tiny [--tokenizer DIR]
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -110,29 +108,3 @@ def _average(per_episode: list) -> list[dict]:
                 row[key] = float(np.mean(vals))
         rows.append(row)
     return rows
-
-
-def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--tokens", required=True)
-    p.add_argument("--tokenizer")
-    p.add_argument("--n-val", type=int, default=2)
-    p.add_argument("--horizon", type=int, default=0)
-    p.add_argument("--window", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out")
-    a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    res = evaluate(a.ckpt, a.tokens, n_val=a.n_val, horizon=a.horizon, window=a.window, tokenizer=a.tokenizer,
-                   seed=a.seed)
-    if a.out:
-        from worldgen.io import write_json
-
-        write_json(a.out, res)
-    print(json.dumps(res))
-    return res
-
-
-if __name__ == "__main__":
-    main()

@@ -10,40 +10,53 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import platform
 import resource
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Optional
 
 import numpy as np
 import torch
 
+from worldgen.commands import Handler, from_args, print_json
 
-def configure_cli(parser: argparse.ArgumentParser) -> Callable:
+
+@dataclass
+class FVDBenchConfig:
+    n: int = 8  # videos for the timing and the small memory point (4N for the large one)
+    frames: int = 16  # frames per video (one 16-frame clip each)
+    height: int = 64  # video height in pixels
+    width: int = 128  # video width in pixels
+    size: int = 224  # detector input resolution
+    detector: str = "random"  # 'random' or 'i3d:PATH'
+    batch_size: int = 8  # clips per detector call
+    device: str = "cpu"  # torch device
+    repeats: int = 2  # timed repeats (the best is reported)
+    out: Optional[str] = None  # also write the JSON here
+
+
+def configure(parser: argparse.ArgumentParser) -> Handler:
+    d = FVDBenchConfig()
     a = parser.add_argument
-    a("--n", type=int, default=8, help="videos for the timing and the small memory point (4N for the large one)")
-    a("--frames", type=int, default=16, help="frames per video (one 16-frame clip each)")
-    a("--height", type=int, default=64, help="video height in pixels")
-    a("--width", type=int, default=128, help="video width in pixels")
-    a("--size", type=int, default=224, help="detector input resolution")
-    a("--detector", default="random", help="'random' or 'i3d:PATH'")
-    a("--batch-size", type=int, default=8, help="clips per detector call")
-    a("--device", default="cpu", help="torch device")
-    a("--repeats", type=int, default=2, help="timed repeats (the best is reported)")
+    a("--n", type=int, default=d.n, help="videos for the timing and the small memory point (4N for the large one)")
+    a("--frames", type=int, default=d.frames, help="frames per video (one 16-frame clip each)")
+    a("--height", type=int, default=d.height, help="video height in pixels")
+    a("--width", type=int, default=d.width, help="video width in pixels")
+    a("--size", type=int, default=d.size, help="detector input resolution")
+    a("--detector", default=d.detector, help="'random' or 'i3d:PATH'")
+    a("--batch-size", type=int, default=d.batch_size, help="clips per detector call")
+    a("--device", default=d.device, help="torch device")
+    a("--repeats", type=int, default=d.repeats, help="timed repeats (the best is reported)")
     a("--out", default=None, help="also write the JSON here")
 
     def handler(args: argparse.Namespace) -> int:
-        main(vars(args))
+        print_json(main(from_args(FVDBenchConfig, args)))
         return 0
     return handler
-
-
-DEFAULTS = {"n": 8, "frames": 16, "height": 64, "width": 128, "size": 224, "detector": "random", "batch_size": 8,
-            "device": "cpu", "repeats": 2, "out": None}
 
 
 def _setup(cfg: dict):
@@ -125,11 +138,12 @@ def _peak(cfg: dict, root: Path, n: int) -> dict:
     return result
 
 
-def main(cfg: dict) -> dict:
+def main(cfg: FVDBenchConfig) -> dict:
+    """The bench's JSON object (also written to ``cfg.out`` when set)."""
     from worldgen.data.synthetic import make_synthetic_episodes
     from worldgen.io import write_json
 
-    cfg = {k: cfg.get(k, v) for k, v in DEFAULTS.items()}  # argparse extras (the handler itself) do not pickle
+    cfg = asdict(cfg)  # a plain dict travels to the spawned memory-measuring processes
     if cfg["n"] < 1 or cfg["frames"] < 16:
         raise ValueError("bench fvd: need --n >= 1 and --frames >= 16")
     with tempfile.TemporaryDirectory(prefix="worldgen-bench-fvd-") as tmp:
@@ -143,7 +157,9 @@ def main(cfg: dict) -> dict:
               "torch_threads": cfg["threads"], "machine": platform.processor() or platform.machine(), **timing,
               "overhead_target": 0.10, "memory": [small, large],
               "peak_rss_ratio_4n_over_n": large["peak_rss_mib"] / small["peak_rss_mib"]}
-    print(json.dumps(result, indent=2))
     if cfg.get("out"):
         write_json(cfg["out"], result)
     return result
+
+
+__all__ = ["FVDBenchConfig", "main", "configure"]

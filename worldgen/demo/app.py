@@ -15,8 +15,9 @@ Serving: requests wait in Gradio's queue (bounded) and run on ``DevicePool`` wor
 main events share one concurrency group as large as the pool, so at most one request runs per device. Safety:
 127.0.0.1 unless told otherwise; every input is bounded and checked, and a refused request shows a message, never a
 traceback; uploads live in a private temp folder (``GRADIO_TEMP_DIR``) and files outside it are refused; checkpoints
-come only from the checkpoints folder (or explicit local folders) as safetensors. The demo imports the model
-packages' pipelines (``demo/pipelines.py``), never Lightning.
+come only from the checkpoints folder (or explicit local folders) as safetensors. The model work is
+``worldgen.pipelines`` (the same pipelines as ``worldgen generate``), never Lightning; ``worldgen.demo.pipelines``
+holds the device pool, input limits, upload checks and plots.
 """
 from __future__ import annotations
 
@@ -32,12 +33,11 @@ from typing import Optional
 
 import numpy as np
 
-from demo import pipelines as P
+from worldgen.demo import pipelines as P
 
 log = logging.getLogger("worldgen.demo")
 UPLOAD_OPTION = "(use the uploaded mp4)"
 PREVIEW_EVERY_S = 0.25  # at most this often a streamed frame is sent to the page
-REPO = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -46,7 +46,7 @@ class DemoConfig:
     tokenizer: Optional[str] = None  # VQ tokenizer folder (default: <checkpoints>/tokenizer-tiny)
     gpt: Optional[str] = None  # DrivingWorld GPT folder (default: <checkpoints>/gpt-tiny)
     artv: Optional[str] = None  # ART-V folder (default: <checkpoints>/artv-tiny)
-    examples: str = str(REPO / "demo" / "examples")  # shipped context clips (.npz)
+    examples: str = str(P.EXAMPLES)  # shipped context clips (.npz)
     data: Optional[str] = None  # optional driving dataset folder: its held-out episodes become contexts
     held_out: int = 4  # how many of the dataset's last episodes to offer
     devices: str = "auto"  # auto | cpu | cuda | cuda:0,cuda:1
@@ -148,9 +148,16 @@ class Demo:
             seed=P.bounded_int(seed, 0, 2 ** 31 - 1, "seed"), fps=self.cfg.fps)
         return req
 
-    def _driving(self, device: str, cache: dict) -> P.DrivingPipeline:
-        return P.cached(cache, "driving", lambda: P.DrivingPipeline(self.paths["tokenizer"], self.paths["gpt"],
-                                                                   device))
+    def _driving(self, device: str, cache: dict):
+        from worldgen.pipelines.drivingworld import DrivingPipeline
+
+        return P.cached(cache, "driving",
+                        lambda: DrivingPipeline.load(self.paths["gpt"], self.paths["tokenizer"], device))
+
+    def _artv(self, device: str, cache: dict):
+        from worldgen.pipelines.artv import ArtvPipeline
+
+        return P.cached(cache, "artv", lambda: ArtvPipeline.load(self.paths["artv"], device))
 
     def drive(self, context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed,
               progress=None):
@@ -158,7 +165,8 @@ class Demo:
         if self.driving_problem:
             raise P.InputError(f"The DrivingWorld model is not available on this server: {self.driving_problem}")
         req = self.drive_request(context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed)
-        job = self.pool.submit(lambda device, cache, emit: self._driving(device, cache).run(req, emit), "drive")
+        job = self.pool.submit(lambda device, cache, emit: P.drive_job(self._driving(device, cache), req, emit),
+                               "drive")
         frames: list[np.ndarray] = []
         shown = 0.0
         try:
@@ -205,8 +213,7 @@ class Demo:
         req = P.ArtvRequest(schedule, first, frames, P.bounded_int(seed, 0, 2 ** 31 - 1, "seed"),
                             P.bounded_float(guidance, 0.0, 20.0, "guidance"),
                             P.bounded_int(steps, 1, 100, "sampling steps"))
-        job = self.pool.submit(lambda device, cache, emit: P.cached(
-            cache, "artv", lambda: P.ArtvPipeline(self.paths["artv"], device)).run(req, emit), "t2v")
+        job = self.pool.submit(lambda device, cache, emit: P.t2v_job(self._artv(device, cache), req, emit), "t2v")
         out: list[np.ndarray] = []
         try:
             for tag, payload in job.events():

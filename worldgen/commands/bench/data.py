@@ -10,13 +10,16 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
+from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
-from worldgen.data.generate import SCENARIOS, GenConfig, generate, parse_size
+from worldgen.commands import Handler, comma_list, from_args, print_json
+from worldgen.commands.data import parse_size
+from worldgen.data.generate import SCENARIOS, GenConfig, generate
 
 
 def gen_rate(envs, episodes: int, frames: int, size, fps: float, workers: int, seed: int) -> dict:
@@ -29,7 +32,7 @@ def gen_rate(envs, episodes: int, frames: int, size, fps: float, workers: int, s
             "parallelism": round(s["parallelism"], 2), "sim_step_render_fps": round(sim_fps, 2)}
 
 
-def main(envs=tuple(SCENARIOS), frames: int = 60, episodes: int = 2, size=(64, 128), fps: float = 10.0,
+def measure(envs=tuple(SCENARIOS), frames: int = 60, episodes: int = 2, size=(64, 128), fps: float = 10.0,
          max_workers: int | None = None, seed: int = 0) -> dict:
     per_env = {}
     gen_rate(list(envs), len(envs), 2, size, fps, 1, seed + 999)  # warm-up: imports, pygame, fonts (once per process)
@@ -53,7 +56,32 @@ def main(envs=tuple(SCENARIOS), frames: int = 60, episodes: int = 2, size=(64, 1
             "workers_scaling_env": envs[0], "workers": scaling}
 
 
-def configure_cli(parser: argparse.ArgumentParser):
+@dataclass
+class DataBenchConfig:
+    envs: tuple = tuple(SCENARIOS)  # highway-env ids measured one by one; the first is also the scaling one
+    frames: int = 60  # frames per episode
+    episodes: int = 2  # episodes per measurement (per worker)
+    size: tuple = (64, 128)  # frame height, width
+    fps: float = 10.0
+    max_workers: Optional[int] = None  # largest worker count; None = the CPU count
+    seed: int = 0
+    out: Optional[str] = None  # also write the JSON here
+
+
+def main(cfg: DataBenchConfig) -> dict:
+    """The bench's JSON object (also written to ``cfg.out`` when set)."""
+    unknown = [e for e in cfg.envs if e not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"unknown env(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    result = measure(tuple(cfg.envs), cfg.frames, cfg.episodes, tuple(cfg.size), cfg.fps, cfg.max_workers, cfg.seed)
+    if cfg.out:
+        from worldgen.io import write_json
+
+        write_json(cfg.out, result)
+    return result
+
+
+def configure(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--envs", default=",".join(SCENARIOS), help="comma-separated highway-env ids")
     parser.add_argument("--frames", type=int, default=60, help="frames per episode")
     parser.add_argument("--episodes", type=int, default=2, help="episodes per measurement (per worker)")
@@ -63,16 +91,9 @@ def configure_cli(parser: argparse.ArgumentParser):
     parser.add_argument("--out", default=None, help="also write the JSON here")
 
     def handler(args: argparse.Namespace) -> int:
-        envs = tuple(e.strip() for e in args.envs.split(",") if e.strip())
-        unknown = [e for e in envs if e not in SCENARIOS]
-        if unknown:
-            raise ValueError(f"unknown env(s) {unknown}; choose from {', '.join(SCENARIOS)}")
-        result = main(envs, args.frames, args.episodes, parse_size(args.size), 10.0, args.max_workers, args.seed)
-        text = json.dumps(result, indent=2)
-        print(text)
-        if args.out:
-            from worldgen.io import write_text
-
-            write_text(args.out, text + "\n")
+        print_json(main(from_args(DataBenchConfig, args, envs=comma_list(args.envs), size=parse_size(args.size))))
         return 0
     return handler
+
+
+__all__ = ["DataBenchConfig", "main", "configure", "measure", "gen_rate"]

@@ -12,13 +12,16 @@ the 1-minute load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import time
+from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import torch
+
+from worldgen.commands import Handler, from_args, print_json
 
 
 def _rss_mb() -> float:
@@ -35,7 +38,7 @@ def _peak_rss_mb() -> float:
 
 
 def _model(config: str, ckpt: str | None, overrides=()):
-    from worldgen.lit.train import load_experiment
+    from worldgen.registry import load_experiment
     from worldgen.worldmodel.model import DrivingWorldGPT
 
     if ckpt:
@@ -166,8 +169,25 @@ def bench_train(config: str, steps: int = 5, batch: int | None = None, threads: 
             "achieved_tflops": achieved, "matmul_peak_tflops": peak, "matmul_dtype": "float32", "mfu": achieved / peak}
 
 
-def configure_rollout(parser: argparse.ArgumentParser):
-    parser.add_argument("--config", default="configs/drivingworld/gpt_tiny.yaml")
+@dataclass
+class RolloutBenchConfig:
+    config: str = "configs/drivingworld/gpt_tiny.yaml"  # experiment YAML of the GPT (seeded random weights)
+    ckpt: Optional[str] = None  # trained run folder instead of random weights
+    frames: int = 400  # cached rollout length
+    uncached_frames: int = 2  # frames timed without the KV cache (slow)
+    tokenizer: Optional[str] = None  # VQ tokenizer folder: include decoding to pixels in frames_per_s
+    threads: int = 1  # torch CPU threads
+    seed: int = 0
+    overrides: list = field(default_factory=list)  # key=value config overrides (e.g. model.width=512)
+
+
+def rollout_main(cfg: RolloutBenchConfig) -> dict:
+    return bench_rollout(cfg.config, cfg.frames, cfg.uncached_frames, cfg.ckpt, cfg.tokenizer, cfg.threads, cfg.seed,
+                         cfg.overrides)
+
+
+def configure_rollout(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("--config", default=RolloutBenchConfig.config)
     parser.add_argument("--ckpt", help="trained run folder (default: seeded random weights from --config)")
     parser.add_argument("--frames", type=int, default=400)
     parser.add_argument("--uncached-frames", type=int, default=2, help="frames timed without the cache (slow)")
@@ -176,22 +196,38 @@ def configure_rollout(parser: argparse.ArgumentParser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides (e.g. model.width=512)")
 
-    def run(a):
-        print(json.dumps(bench_rollout(a.config, a.frames, a.uncached_frames, a.ckpt, a.tokenizer, a.threads,
-                                       a.seed, a.overrides)))
-    return run
+    def handler(args: argparse.Namespace) -> int:
+        print_json(rollout_main(from_args(RolloutBenchConfig, args)), indent=None)
+        return 0
+    return handler
 
 
-def configure_train(parser: argparse.ArgumentParser):
-    parser.add_argument("--config", default="configs/drivingworld/gpt_tiny.yaml")
+@dataclass
+class TrainBenchConfig:
+    config: str = "configs/drivingworld/gpt_tiny.yaml"  # experiment YAML of the GPT (seeded random weights)
+    steps: int = 5  # timed training steps
+    batch: Optional[int] = None  # None = the config's data.batch_size
+    threads: Optional[int] = None  # torch CPU threads; None = torch's default
+    seed: int = 0
+    overrides: list = field(default_factory=list)  # key=value config overrides
+
+
+def train_main(cfg: TrainBenchConfig) -> dict:
+    return bench_train(cfg.config, cfg.steps, cfg.batch, cfg.threads, cfg.seed, cfg.overrides)
+
+
+def configure_train(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("--config", default=TrainBenchConfig.config)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--threads", type=int)
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
 
-    def run(a):
-        print(json.dumps(bench_train(a.config, a.steps, a.batch, a.threads, overrides=a.overrides)))
-    return run
+    def handler(args: argparse.Namespace) -> int:
+        print_json(train_main(from_args(TrainBenchConfig, args)), indent=None)
+        return 0
+    return handler
 
 
-__all__ = ["bench_rollout", "bench_train", "configure_rollout", "configure_train"]
+__all__ = ["bench_rollout", "bench_train", "RolloutBenchConfig", "rollout_main", "configure_rollout",
+           "TrainBenchConfig", "train_main", "configure_train"]

@@ -1,15 +1,17 @@
-"""The demo's inference pipelines: the model packages' generate/rollout functions as streaming jobs on a device pool.
+"""The demo's serving side: a device pool of streaming jobs, input limits, upload checks, ego plans and plots.
 
-* ``DrivingPipeline`` (DrivingWorld, Hu et al., 2024): a context clip is coded by the VQ tokenizer, its ego motion
-  by the GPT's pose tokenizer; ``worldgen.worldmodel.rollout.rollout`` (KV-cached) generates frame after frame with
-  ego tokens forced from the plan (a preset manoeuvre from ``rollout.scripted_poses`` or a keyframed speed/yaw-rate
-  schedule) or sampled by the model. Frames are decoded in chunks *with the preceding codes as temporal context*
-  (the tokenizer's causal window), so chunk borders decode exactly as one pass would, and streamed as they come.
-* ``ArtvPipeline`` (ART-V, Weng et al., 2023): prompts with switch points, optional first image, through
-  ``worldgen.artv.generate``'s own generation function.
+The model work is ``worldgen.pipelines`` (the same pipelines as the CLI); this module turns a validated page request
+into a pipeline call and the pipeline's streamed output into job events:
+
+* ``drive_job``: ``worldgen.pipelines.drivingworld.DrivingPipeline`` (DrivingWorld, Hu et al., 2024). The context
+  clip is fitted to the tokenizer's frame size here; the pipeline codes it, rolls out with ego tokens forced from the
+  plan (a preset manoeuvre from ``rollout.scripted_poses`` or a keyframed speed/yaw-rate schedule) or sampled, and
+  decodes chunks with the preceding codes as temporal context (equal to a one-pass decode), streamed as they come.
+* ``t2v_job``: ``worldgen.pipelines.artv.ArtvPipeline`` (ART-V, Weng et al., 2023): prompts with switch points and
+  an optional first image.
 * ``drift_curve``: ``worldgen.eval.protocols.fvd_drift`` on picked/uploaded videos against real clips (the contexts).
 * ``DevicePool``: one worker thread per device (each GPU, or the CPU); requests wait in one shared queue, so the
-  next free device takes the next request. Every worker keeps its own loaded models. A job streams events
+  next free device takes the next request. Every worker keeps its own loaded pipelines. A job streams events
   ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away.
 
 Everything that reaches a model is validated first; bad input raises ``InputError`` with a message for the page.
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 
 log = logging.getLogger("worldgen.demo")
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # shipped context clips (.npz), package data
 
 
 class InputError(ValueError):
@@ -141,17 +144,6 @@ def enlarge(frame: np.ndarray, width: int = 512) -> np.ndarray:
     return np.repeat(np.repeat(frame, k, axis=0), k, axis=1)
 
 
-def to_model(frames: np.ndarray, device) -> torch.Tensor:
-    """uint8 ``t h w c`` -> float ``1 c t h w`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
-    return (x.permute(3, 0, 1, 2).float() / 127.5 - 1.0)[None]
-
-
-def to_uint8(video: torch.Tensor) -> np.ndarray:
-    """float ``c t h w`` in [-1, 1] -> uint8 ``t h w c``."""
-    return ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
-
-
 # ---- contexts ---------------------------------------------------------------------------------------------------
 @dataclass
 class Context:
@@ -164,7 +156,7 @@ class Context:
 
 
 def load_example(path: str | Path) -> Context:
-    """A shipped context clip (``demo/examples/*.npz``: frames, poses, pose_mask, caption; no pickles)."""
+    """A shipped context clip (``worldgen/demo/examples/*.npz``: frames, poses, pose_mask, caption; no pickles)."""
     with np.load(path, allow_pickle=False) as z:
         return Context(f"example: {Path(path).stem}", z["frames"], z["poses"].astype(np.float32),
                        z["pose_mask"].astype(bool), str(z["caption"]) if "caption" in z else "")
@@ -319,79 +311,19 @@ class DriveRequest:
     fps: float = 10.0
 
 
-def frame_size_of(tokenizer) -> tuple[int, int]:
-    size = getattr(getattr(tokenizer, "cfg", None), "frame_size", None) or tokenizer.frame_size
-    return int(size[0]), int(size[1])
+def drive_job(pipe, req: DriveRequest, emit: Callable[[tuple], None]) -> dict:
+    """Run ``req`` on a ``worldgen.pipelines.drivingworld.DrivingPipeline``; emits ``("frames", first_index, uint8
+    t h w c)`` per decoded chunk; returns the poses the ego tokens decode to, seconds per frame, context length."""
+    from worldgen.worldmodel.rollout import SamplingConfig
 
-
-class DrivingPipeline:
-    """VQ tokenizer + DrivingWorld GPT on one device; ``run`` streams decoded frames while the rollout goes."""
-
-    def __init__(self, tokenizer_dir: str | Path, gpt_dir: str | Path, device: str = "cpu", chunk: int = 8):
-        from worldgen.tokenizer.vq import load_tokenizer
-        from worldgen.worldmodel.generate import load_model
-
-        self.device, self.chunk = torch.device(device), chunk
-        self.tok = load_tokenizer(tokenizer_dir, device=device)
-        self.gpt, self.raw = load_model(gpt_dir, device=device)
-        self.size = frame_size_of(self.tok)
-        grid = tuple(self.tok.grid_for(*self.size))
-        if grid != (self.gpt.h, self.gpt.w) or self.tok.codebook_size != self.gpt.cfg.codebook_size:
-            raise ValueError(f"{tokenizer_dir} (grid {grid}, {self.tok.codebook_size} codes) does not fit "
-                             f"{gpt_dir} (grid {(self.gpt.h, self.gpt.w)}, {self.gpt.cfg.codebook_size} codes)")
-        self.window = self.tok.context_frames if self.tok.context_frames is not None else 10 ** 9
-
-    @property
-    def context_frames(self) -> int:
-        return int(self.gpt.cfg.context_frames)
-
-    def encode_context(self, ctx: Context) -> tuple[dict, torch.Tensor]:
-        """The clip's last ``context_frames`` frames (the rollout continues the clip) as GPT context tokens."""
-        n = min(self.context_frames, len(ctx.frames))
-        frames = fit_frames(ctx.frames[-n:], self.size)
-        codes = self.tok.encode(to_model(frames, self.device))  # 1 t h w
-        poses = torch.from_numpy(np.asarray(ctx.poses[-n:], np.float32))
-        mask = torch.from_numpy(np.asarray(ctx.pose_mask[-n:], bool))
-        ego = self.gpt.pose_tokenizer.encode(poses, mask).to(self.device)
-        return {"img": codes.flatten(2), "ego": ego[None], "keep": mask[None].to(self.device)}, codes
-
-    @torch.inference_mode()
-    def decode(self, codes: torch.Tensor, past: torch.Tensor) -> np.ndarray:
-        past = past[:, -self.window:] if self.window > 0 else None
-        return to_uint8(self.tok.decode(codes, past=past if past is not None and past.shape[1] else None)[0])
-
-    def run(self, req: DriveRequest, emit: Callable[[tuple], None]) -> dict:
-        """Roll out ``req.horizon`` frames; emits ``("frames", first_index, uint8 t h w c)`` per decoded chunk."""
-        from worldgen.worldmodel.rollout import SamplingConfig, rollout
-
-        context, past = self.encode_context(req.context)
-        forced = None
-        if req.plan is not None:
-            forced = self.gpt.pose_tokenizer.encode(torch.from_numpy(req.plan[:req.horizon]))[None].to(self.device)
-        pending, done = [], [0]
-        h, w = self.gpt.h, self.gpt.w
-
-        def flush() -> None:
-            nonlocal past
-            codes = torch.stack(pending, 1)  # 1 t h w
-            frames = self.decode(codes, past)
-            emit(("frames", done[0], frames))
-            done[0] += len(frames)
-            past = torch.cat([past, codes], 1)[:, -max(1, self.window):]
-            pending.clear()
-
-        def on_frame(i: int, toks: torch.Tensor) -> None:
-            pending.append(toks[:, 3:].reshape(-1, h, w))
-            if len(pending) >= self.chunk:
-                flush()
-
-        sampling = SamplingConfig(req.temperature, req.top_k, req.top_p)
-        res = rollout(self.gpt, context, req.horizon, sampling, req.seed, forced, cached=True, on_frame=on_frame)
-        if pending:
-            flush()
-        rel, _ = self.gpt.pose_tokenizer.decode(res["ego"][0].cpu())
-        return {"poses": rel.numpy(), "frame_s": float(np.mean(res["frame_s"])) if res["frame_s"] else 0.0,
-                "context_frames": int(context["img"].shape[1])}
+    ctx = req.context
+    n = min(pipe.context_frames, len(ctx.frames))
+    frames = fit_frames(ctx.frames[-n:], pipe.frame_size)
+    context = pipe.context_from_frames(frames, ctx.poses[-n:], ctx.pose_mask[-n:], ctx.label)
+    forced = pipe.plan_tokens(req.plan[:req.horizon]) if req.plan is not None else None
+    res = pipe.run(context, req.horizon, SamplingConfig(req.temperature, req.top_k, req.top_p), req.seed, forced,
+                   on_frames=lambda i, chunk: emit(("frames", i, chunk)), keep_frames=False)
+    return {"poses": res.poses, "frame_s": res.frame_s, "context_frames": res.context_frames}
 
 
 # ---- ART-V ------------------------------------------------------------------------------------------------------
@@ -405,39 +337,17 @@ class ArtvRequest:
     steps: int = 12  # sampler steps per frame
 
 
-class ArtvPipeline:
-    """An ART-V checkpoint + its text encoder on one device; ``run`` generates through ``worldgen.artv.generate``."""
+def t2v_job(pipe, req: ArtvRequest, emit: Callable[[tuple], None]) -> dict:
+    """Run ``req`` on a ``worldgen.pipelines.artv.ArtvPipeline``; emits ``("progress", frame_index)`` as frames are
+    reached, then ``("frames", 0, uint8 t h w c)``."""
+    from worldgen.artv.generate import GenerateOptions
 
-    def __init__(self, folder: str | Path, device: str = "cpu"):
-        from worldgen.artv.generate import load_checkpoint
-        from worldgen.artv.model import build_codec
-        from worldgen.artv.text import CachedTextEncoder, build_text_encoder
-
-        self.device = device
-        self.model, self.raw = load_checkpoint(folder, device)
-        c = self.model.cfg
-        self.codec = build_codec(c, folder, device)  # identity for pixel-space models, the frozen AE for latent ones
-        self.encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
-
-    def run(self, req: ArtvRequest, emit: Callable[[tuple], None]) -> dict:
-        """Emits ``("progress", frame_index)`` as frames are reached, then ``("frames", 0, uint8 t h w c)``."""
-        from worldgen.artv import generate as G
-
-        starts, prompts = [s for s, _ in req.schedule], [p for _, p in req.schedule]
-        per_frame = G.prompt_schedule(prompts, starts[1:], req.frames)
-        text_at = G.text_schedule_fn(self.encoder, per_frame, 1, self.device)
-
-        def text_and_progress(i: int):
-            emit(("progress", i))  # frame i is next: frames < i are done (also where a cancelled job stops)
-            return text_at(i)
-
-        opts = G.GenerateOptions(frames=req.frames, seed=req.seed, steps=req.steps, cfg_text=req.guidance)
-        size = tuple(int(v) for v in self.model.cfg.frame_size)
-        first = G.from_uint8(fit_frames(req.first[None], size)[0]) if req.first is not None else None
-        video = G.rollout(self.model, text_and_progress, req.frames, opts, first, 1, progress=False, codec=self.codec)
-        frames = G.to_uint8(video)[0]
-        emit(("frames", 0, frames))
-        return {"frames": len(frames)}
+    starts, prompts = [s for s, _ in req.schedule], [p for _, p in req.schedule]
+    first = fit_frames(req.first[None], pipe.frame_size)[0] if req.first is not None else None
+    opts = GenerateOptions(frames=req.frames, seed=req.seed, steps=req.steps, cfg_text=req.guidance)
+    frames = pipe.run(prompts, starts[1:], opts, first, on_frame=lambda i: emit(("progress", i)))
+    emit(("frames", 0, frames))
+    return {"frames": len(frames)}
 
 
 def parse_prompts(text: str, switches: str, frames: int, limits: Limits) -> list[tuple[int, str]]:

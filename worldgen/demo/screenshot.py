@@ -1,7 +1,7 @@
 """Screenshot of the running demo with headless Debian Chromium (Selenium + /usr/bin/chromedriver), for the README.
 
-    python demo/screenshot.py --url http://127.0.0.1:7860 --out docs/demo.png      # a demo that is running
-    python demo/screenshot.py --checkpoints checkpoints --out docs/demo.png          # start one here, then shoot
+    python -m worldgen.demo.screenshot --url http://127.0.0.1:7860 --out docs/demo.png   # a demo that is running
+    python -m worldgen.demo.screenshot --checkpoints checkpoints --out docs/demo.png       # start one here, shoot
 
 Opens the page, clicks Generate on the Driving tab, waits for the rollout's ``<video>`` and saves a PNG. The same
 ``open_and_generate`` drives the browser test. Install the browser with ``tools/install_browser.sh``.
@@ -58,8 +58,7 @@ def open_and_generate(driver, url: str, timeout: float = 300, tab: str = "drive"
 def _serve_and_shoot(args: argparse.Namespace) -> int:
     import socket
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from demo.app import DemoConfig, launch
+    from worldgen.demo.app import DemoConfig, launch
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

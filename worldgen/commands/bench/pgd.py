@@ -8,17 +8,35 @@ unguided. With ``--ckpt`` the trained model is timed; otherwise a seeded random 
 from __future__ import annotations
 
 import argparse
-import json
 import time
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
+from worldgen.commands import Handler, from_args, print_json
 from worldgen.rl.nets import ActorConfig, DeterministicActor
 from worldgen.rl.pgd import GuidanceConfig, PGDModelConfig, SamplerConfig, TrajectoryDiffusion
 from worldgen.rl.unet1d import UNet1DConfig
 
 
-def _model(args) -> TrajectoryDiffusion:
+@dataclass
+class PGDBenchConfig:
+    ckpt: Optional[str] = None  # out_dir of `worldgen pgd train`; None = a seeded random model of the size below
+    n_traj: int = 64  # windows per sampling call
+    n_steps: int = 32  # Heun steps
+    horizon: int = 32  # random model only: window length
+    obs_dim: int = 11  # random model only (Hopper: 11)
+    act_dim: int = 3  # random model only (Hopper: 3)
+    features: int = 64  # random model only: U-Net width
+    blocks: int = 3  # random model only: U-Net levels
+    denoised: bool = False  # also time guidance on the denoised estimate
+    repeats: int = 3  # timed repeats (the best is reported)
+    threads: int = 0  # torch CPU threads (0 = torch default)
+    device: str = "cpu"
+
+
+def _model(args: PGDBenchConfig) -> TrajectoryDiffusion:
     if args.ckpt:
         from worldgen.rl.pgd import load_trajectory_model
 
@@ -43,7 +61,7 @@ def _time(fn, repeats: int, device: str) -> float:
     return best
 
 
-def main(args) -> dict:
+def main(args: PGDBenchConfig) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = _model(args)
@@ -67,7 +85,7 @@ def main(args) -> dict:
     return out
 
 
-def configure_cli(parser: argparse.ArgumentParser):
+def configure(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--ckpt", default=None, help="out_dir of `worldgen pgd train` (default: a random model)")
     parser.add_argument("--n-traj", type=int, default=64, help="windows per sampling call")
     parser.add_argument("--n-steps", type=int, default=32, help="Heun steps")
@@ -81,10 +99,10 @@ def configure_cli(parser: argparse.ArgumentParser):
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--device", default="cpu")
 
-    def run(args: argparse.Namespace) -> int:
-        print(json.dumps(main(args), indent=2))
+    def handler(args: argparse.Namespace) -> int:
+        print_json(main(from_args(PGDBenchConfig, args)))
         return 0
-    return run
+    return handler
 
 
-__all__ = ["main", "configure_cli"]
+__all__ = ["PGDBenchConfig", "main", "configure"]

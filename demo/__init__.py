@@ -1,1 +1,0 @@
-"""The worldgen Gradio demo (app.py) and its inference pipelines (pipelines.py)."""

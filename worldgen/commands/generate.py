@@ -1,0 +1,90 @@
+"""``worldgen generate drivingworld|artv``: argument parsing for the two video generators; the work is done by
+``worldgen.pipelines`` (the same pipelines the demo uses).
+
+    worldgen generate drivingworld --ckpt runs/gpt-tiny --frames 400 --out out/roll.mp4 \
+        [--controls FILE | --manoeuvre lane_change_left | (sampled ego)] [--context-from EPISODE] \
+        [--tokenizer runs/tokenizer-tiny] [--top-k 30 --top-p 1.0 --temperature 1.0] [--seed 0] [--save-frames]
+    worldgen generate artv --ckpt DIR --prompt "..." [--prompt "..." --switch-at 60 ...] [--image FIRST.png] \
+        --frames N --out OUT.mp4
+
+DrivingWorld: ``--ckpt`` is a training output folder (``config.yaml`` + ``model.safetensors``). The context comes
+from a token shard episode (an id in ``--tokens``, default the training config's ``data.root``, or a path to a
+``.safetensors`` shard); by default the last episode. Pixels are decoded with ``--tokenizer`` as the rollout goes
+(streamed, each chunk with its past codes: equal to a one-pass decode); without it the rollout is tokens-only.
+Outputs: see ``worldgen.pipelines.drivingworld``. ART·V writes the mp4 and ``OUT.yaml`` (the resolved config).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def configure_drivingworld(parser: argparse.ArgumentParser):
+    from worldgen.worldmodel.rollout import MANOEUVRES
+
+    parser.add_argument("--ckpt", required=True, help="training output folder (config.yaml + model.safetensors)")
+    parser.add_argument("--frames", type=int, default=400)
+    parser.add_argument("--out", required=True, help="output .mp4 (sidecars: .poses.json, .config.yaml, .tokens)")
+    parser.add_argument("--controls", help="control file: JSON or CSV with speed, yaw_rate[, lateral_speed] per frame")
+    parser.add_argument("--manoeuvre", choices=MANOEUVRES, help="scripted ego manoeuvre instead of a control file")
+    parser.add_argument("--speed", type=float, help="m/s for --manoeuvre (default: the context's mean speed)")
+    parser.add_argument("--context-from", help="episode id in --tokens, or a shard .safetensors file")
+    parser.add_argument("--context-frames", type=int, default=0)
+    parser.add_argument("--tokens", help="token shard folder (default: the checkpoint config's data.root)")
+    parser.add_argument("--tokenizer", help="VQ tokenizer folder; decodes to mp4 (tokens-only without it)")
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--top-k", type=int, default=30)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--save-frames", action="store_true",
+                        help="also write the decoded frames losslessly as OUT.frames.npy (uint8 t h w c)")
+
+    def run(a: argparse.Namespace) -> int:
+        from worldgen.pipelines.drivingworld import GenerateConfig, generate
+        from worldgen.worldmodel.rollout import SamplingConfig
+
+        g = GenerateConfig(ckpt=a.ckpt, frames=a.frames, out=a.out, controls=a.controls, manoeuvre=a.manoeuvre,
+                           speed=a.speed, context_from=a.context_from, context_frames=a.context_frames,
+                           tokens=a.tokens, tokenizer=a.tokenizer, fps=a.fps, seed=a.seed, threads=a.threads,
+                           save_frames=a.save_frames, sampling=SamplingConfig(a.temperature, a.top_k, a.top_p))
+        print(json.dumps(generate(g), indent=2))
+        return 0
+    return run
+
+
+def configure_artv(parser: argparse.ArgumentParser):
+    from worldgen.artv.generate import GenerateOptions
+
+    d = GenerateOptions()
+    parser.add_argument("--ckpt", required=True, help="ART-V training output folder (config.yaml + model.safetensors)")
+    parser.add_argument("--prompt", action="append", default=[], help="text prompt; repeat for a prompt schedule")
+    parser.add_argument("--switch-at", type=int, action="append", default=[],
+                        help="frame index where the next prompt starts; repeat once per extra prompt")
+    parser.add_argument("--image", default=None, help="first frame / anchor (PNG, JPEG, or a video's first frame)")
+    parser.add_argument("--frames", type=int, default=d.frames, help="frames to generate")
+    parser.add_argument("--out", required=True, help="output mp4 (the resolved config goes beside it as .yaml)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--sampler", default=d.sampler, choices=["heun", "euler"])
+    parser.add_argument("--steps", type=int, default=d.steps, help="sampler steps per frame")
+    parser.add_argument("--cfg-text", type=float, default=d.cfg_text, help="text guidance scale (1 = off)")
+    parser.add_argument("--cfg-image", type=float, default=d.cfg_image, help="image guidance scale (1 = off)")
+    parser.add_argument("--aug-sigma", type=float, default=d.gen_aug_sigma, help="noise level on the previous frame")
+    parser.add_argument("--churn", type=float, default=d.S_churn, help="Heun S_churn")
+    parser.add_argument("--reanchor", action="store_true", help="the frame at each prompt switch becomes the anchor")
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--device", default="cpu")
+
+    def run(args: argparse.Namespace) -> int:
+        from worldgen.pipelines.artv import GenerateConfig, generate
+
+        opts = GenerateOptions(frames=args.frames, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                               cfg_text=args.cfg_text, cfg_image=args.cfg_image, gen_aug_sigma=args.aug_sigma,
+                               S_churn=args.churn, reanchor=args.reanchor)
+        frames = generate(GenerateConfig(ckpt=args.ckpt, prompts=args.prompt or [""], out=args.out,
+                                         switch_at=args.switch_at, image=args.image, fps=args.fps,
+                                         device=args.device, options=opts))
+        print(f"wrote {args.out} ({frames.shape[0]} frames, {frames.shape[1]}x{frames.shape[2]})")
+        return 0
+    return run

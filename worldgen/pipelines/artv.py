@@ -1,0 +1,108 @@
+"""ART·V inference (Weng et al., 2023): checkpoint + codec + text encoder -> prompt schedule -> frame-by-frame
+rollout -> uint8 video -> files.
+
+The one pipeline behind ``worldgen generate artv`` and the demo's Text-to-video tab:
+
+1. ``ArtvPipeline.load(folder)``: the ART·V folder through ``worldgen.ckpt`` (``artv.generate.load_checkpoint``),
+   its frame codec (identity for pixel-space models, the frozen autoencoder for latent ones: ``build_codec``) and
+   its text encoder (cached per caption).
+2. ``run``: prompts with switch frames become one prompt per frame (``prompt_schedule``); an optional first image
+   (uint8 ``h w 3``) is frame 0 and the anchor; ``worldgen.artv.generate.rollout`` samples frame after frame
+   (``FrameSampler``); ``on_frame(i)`` is told before frame ``i`` is sampled. Returns uint8 ``t h w c``.
+3. ``generate(GenerateConfig)``: the CLI's job; writes ``out`` (mp4) and ``out`` with suffix ``.yaml`` (the resolved
+   generation settings + the model config).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from worldgen.artv.generate import GenerateOptions, from_uint8, load_checkpoint, prompt_schedule, read_image, \
+    rollout, text_schedule_fn, to_uint8
+
+
+@dataclass
+class GenerateConfig:
+    ckpt: str = ""  # ART-V training output folder (config.yaml + model.safetensors)
+    prompts: list = field(default_factory=lambda: [""])  # one prompt per segment ("" = no text)
+    out: str = "artv.mp4"  # output mp4; the resolved config goes beside it as .yaml
+    switch_at: list = field(default_factory=list)  # frame index where each next prompt starts
+    image: Optional[str] = None  # first frame / anchor: PNG, JPEG or a video's first frame
+    fps: float = 10.0
+    device: str = "cpu"
+    progress: bool = True  # a progress bar over frames
+    options: GenerateOptions = field(default_factory=GenerateOptions)
+
+
+class ArtvPipeline:
+    """An ART·V checkpoint with its frame codec and text encoder on one device."""
+
+    def __init__(self, model, codec, encoder, raw: Optional[dict] = None, folder: str = ""):
+        self.model, self.codec, self.encoder, self.raw, self.folder = model, codec, encoder, raw or {}, folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "cpu") -> "ArtvPipeline":
+        from worldgen.artv.model import build_codec
+        from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+
+        model, raw = load_checkpoint(folder, device)
+        c = model.cfg
+        codec = build_codec(c, folder, device)  # identity for pixel-space models, the frozen AE for latent ones
+        encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
+        return cls(model, codec, encoder, raw, str(folder))
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(int(v) for v in self.model.cfg.frame_size)
+
+    def run(self, prompts: Sequence[str], switch_at: Sequence[int] = (), opts: Optional[GenerateOptions] = None,
+            first: Optional[np.ndarray] = None, on_frame: Optional[Callable[[int], None]] = None,
+            progress: bool = False) -> np.ndarray:
+        """``opts.frames`` frames (uint8 ``t h w c``) from a prompt schedule and/or a first image (uint8 ``h w 3``,
+        resized to the model's frame size)."""
+        opts = opts or GenerateOptions()
+        if opts.sampler not in ("heun", "euler"):
+            raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
+        schedule = prompt_schedule(list(prompts), list(switch_at), opts.frames)
+        if first is None and not any(schedule):
+            raise ValueError("give --image, a non-empty --prompt, or both")
+        text_at = text_schedule_fn(self.encoder, schedule, 1, self.device)
+
+        def text_and_progress(i: int):
+            if on_frame is not None:
+                on_frame(i)  # frame i is next: frames < i are done
+            return text_at(i)
+
+        anchors = list(switch_at) if opts.reanchor else []
+        image = from_uint8(first) if first is not None else None
+        video = rollout(self.model, text_and_progress, opts.frames, opts, image, 1, progress, anchors, self.codec)
+        return to_uint8(video)[0]
+
+
+def generate(g: GenerateConfig) -> np.ndarray:
+    """Generate one video and write ``g.out`` (mp4) and ``g.out`` with suffix .yaml; returns uint8 (t h w c)."""
+    from omegaconf import OmegaConf
+
+    from worldgen.data.video import write_video
+    from worldgen.io import write_text
+
+    opts = g.options
+    prompt_schedule(list(g.prompts), list(g.switch_at), opts.frames)  # bad schedules fail before loading the model
+    pipe = ArtvPipeline.load(g.ckpt, g.device)
+    frames = pipe.run(g.prompts, g.switch_at, opts, read_image(g.image) if g.image else None, progress=g.progress)
+    write_video(g.out, frames, g.fps)
+    resolved = {"checkpoint": str(g.ckpt), "prompts": list(g.prompts), "switch_at": list(g.switch_at),
+                "image": str(g.image) if g.image else None, "fps": g.fps, "options": asdict(opts),
+                "model": pipe.raw.get("model"), "output": str(g.out), "frames_shape": list(frames.shape)}
+    write_text(Path(g.out).with_suffix(".yaml"), OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    return frames
+
+
+__all__ = ["GenerateConfig", "ArtvPipeline", "generate"]
