@@ -58,7 +58,7 @@ COMMANDS: dict[str, tuple[str, object]] = {
     "checkpoints": ("shipped checkpoints", {
         "verify": ("check hashes and load every shipped checkpoint", "worldgen.commands.checkpoints:configure_verify"),
     }),
-    "demo": ("start the Gradio demo", "worldgen.demo.launch:configure_cli"),
+    "demo": ("start the Gradio demo", "worldgen.commands.demo:configure"),
 }
 
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotImplementedError)

@@ -65,3 +65,27 @@ def test_offline_rl_main(offline, tmp_path):
 def test_named_paths_are_checked(capsys):
     assert cli(["eval", "artv", "--ckpt", "no-equals-sign", "--out", "x.json"]) == 2
     assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_drift_main_scores_pixels_decoded_with_past_codes(tokenizer_dir, tmp_path):
+    import torch
+
+    from tests.commands.conftest import save_run
+    from tests.worldmodel.conftest import tiny_config
+    from worldgen.data.tokens import make_synthetic_shards
+    from worldgen.lit.worldmodel import Config
+    from worldgen.tokenizer import load_tokenizer
+    from worldgen.worldmodel.drift_eval import _decode
+    from worldgen.worldmodel.model import DrivingWorldGPT
+
+    tokens = make_synthetic_shards(tmp_path / "tokens", n_episodes=2, n_frames=12, grid=(4, 8), codebook_size=64)
+    gpt_cfg = tiny_config(grid=[4, 8], codebook_size=64)
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", Config(model=gpt_cfg), DrivingWorldGPT(gpt_cfg))
+    res = E.drift_main(E.DriftEvalConfig(ckpt=str(run), tokens=str(tokens), tokenizer=str(tokenizer_dir), n_val=1,
+                                         window=3))
+    assert all(np.isfinite(w["psnr"]) for w in res["windows"])
+    tok = load_tokenizer(tokenizer_dir)
+    codes = torch.randint(0, 64, (1, 9, 4, 8), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(_decode(tok, codes, chunk=4), tok.decode(codes))  # chunked with past == one pass

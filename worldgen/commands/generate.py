@@ -16,10 +16,20 @@ Outputs: see ``worldgen.pipelines.drivingworld``. ART·V writes the mp4 and ``OU
 from __future__ import annotations
 
 import argparse
-import json
+
+import numpy as np
+
+from worldgen.commands import Handler, from_args, print_json
 
 
-def configure_drivingworld(parser: argparse.ArgumentParser):
+def drivingworld_main(cfg) -> dict:
+    """Run ``cfg`` (a ``worldgen.pipelines.drivingworld.GenerateConfig``); returns the summary it also writes."""
+    from worldgen.pipelines.drivingworld import generate
+
+    return generate(cfg)
+
+
+def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
     from worldgen.worldmodel.rollout import MANOEUVRES
 
     parser.add_argument("--ckpt", required=True, help="training output folder (config.yaml + model.safetensors)")
@@ -41,20 +51,25 @@ def configure_drivingworld(parser: argparse.ArgumentParser):
     parser.add_argument("--save-frames", action="store_true",
                         help="also write the decoded frames losslessly as OUT.frames.npy (uint8 t h w c)")
 
-    def run(a: argparse.Namespace) -> int:
-        from worldgen.pipelines.drivingworld import GenerateConfig, generate
+    def handler(args: argparse.Namespace) -> int:
+        from worldgen.pipelines.drivingworld import GenerateConfig
         from worldgen.worldmodel.rollout import SamplingConfig
 
-        g = GenerateConfig(ckpt=a.ckpt, frames=a.frames, out=a.out, controls=a.controls, manoeuvre=a.manoeuvre,
-                           speed=a.speed, context_from=a.context_from, context_frames=a.context_frames,
-                           tokens=a.tokens, tokenizer=a.tokenizer, fps=a.fps, seed=a.seed, threads=a.threads,
-                           save_frames=a.save_frames, sampling=SamplingConfig(a.temperature, a.top_k, a.top_p))
-        print(json.dumps(generate(g), indent=2))
+        sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+        print_json(drivingworld_main(from_args(GenerateConfig, args, sampling=sampling)))
         return 0
-    return run
+    return handler
 
 
-def configure_artv(parser: argparse.ArgumentParser):
+def artv_main(cfg) -> np.ndarray:
+    """Run ``cfg`` (a ``worldgen.pipelines.artv.GenerateConfig``): writes the mp4 and its .yaml; returns the uint8
+    frames ``t h w c``."""
+    from worldgen.pipelines.artv import generate
+
+    return generate(cfg)
+
+
+def configure_artv(parser: argparse.ArgumentParser) -> Handler:
     from worldgen.artv.generate import GenerateOptions
 
     d = GenerateOptions()
@@ -76,15 +91,14 @@ def configure_artv(parser: argparse.ArgumentParser):
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--device", default="cpu")
 
-    def run(args: argparse.Namespace) -> int:
-        from worldgen.pipelines.artv import GenerateConfig, generate
+    def handler(args: argparse.Namespace) -> int:
+        from worldgen.pipelines.artv import GenerateConfig
 
-        opts = GenerateOptions(frames=args.frames, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                               cfg_text=args.cfg_text, cfg_image=args.cfg_image, gen_aug_sigma=args.aug_sigma,
-                               S_churn=args.churn, reanchor=args.reanchor)
-        frames = generate(GenerateConfig(ckpt=args.ckpt, prompts=args.prompt or [""], out=args.out,
-                                         switch_at=args.switch_at, image=args.image, fps=args.fps,
-                                         device=args.device, options=opts))
+        opts = from_args(GenerateOptions, args, gen_aug_sigma=args.aug_sigma, S_churn=args.churn)
+        frames = artv_main(from_args(GenerateConfig, args, prompts=args.prompt or [""], options=opts))
         print(f"wrote {args.out} ({frames.shape[0]} frames, {frames.shape[1]}x{frames.shape[2]})")
         return 0
-    return run
+    return handler
+
+
+__all__ = ["drivingworld_main", "configure_drivingworld", "artv_main", "configure_artv"]

@@ -93,8 +93,12 @@ def match_scores(real: torch.Tensor, pred: torch.Tensor, tol: int = 1) -> dict:
     return scores_from_counts(match_counts(real, pred, tol))
 
 
-def foreground_weights(video: torch.Tensor, weight: float, threshold: float = FG_THRESHOLD, tol: int = 1) -> torch.Tensor:
-    """Per-pixel loss weights ``b 1 t h w``: 1 on background, ``1 + weight`` on foreground dilated by ``tol`` px
-    (so the edges around a marking or car, where blur shows, weigh as much as the object)."""
-    fg = dilate(foreground_mask(video, threshold), tol).float()
-    return (1.0 + weight * fg)[:, None]
+def foreground_weights(video: torch.Tensor, weight: float, threshold: float = FG_THRESHOLD, tol: int = 1,
+                       vehicle_weight: float = 0.0) -> torch.Tensor:
+    """Per-pixel loss weights ``b 1 t h w``: 1 on background, ``+ weight`` on foreground and ``+ vehicle_weight``
+    on vehicle pixels, each mask dilated by ``tol`` px (so the edges around a marking or car, where blur shows,
+    weigh as much as the object)."""
+    w = 1.0 + weight * dilate(foreground_mask(video, threshold), tol).float()
+    if vehicle_weight > 0:
+        w = w + vehicle_weight * dilate(vehicle_mask(video), tol).float()
+    return w[:, None]

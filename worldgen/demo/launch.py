@@ -5,11 +5,10 @@
                   [--max-horizon 2000] [--threads 1]
 
 Binds to 127.0.0.1 unless ``--host`` says otherwise. One worker per device (every visible GPU with ``auto``, else
-the CPU). ``python -m worldgen.demo`` does the same.
+the CPU). ``python -m worldgen.demo`` does the same. The arguments are parsed in ``worldgen.commands.demo``.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 
@@ -31,26 +30,3 @@ def main(host: str = "127.0.0.1", port: int = 7860, devices: str = "auto", check
                          tokenizer=tokenizer, gpt=gpt, artv=artv)
     cfg.limits.max_horizon = max_horizon
     return app.launch(cfg, host=host, port=port, block=block)
-
-
-def configure_cli(parser: argparse.ArgumentParser):
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--devices", default="auto", help="auto | cpu | cuda | cuda:0,cuda:1 (one worker per device)")
-    parser.add_argument("--checkpoints", default="checkpoints",
-                        help="folder with tokenizer-tiny/, gpt-tiny/, artv-tiny/ (safetensors + config.yaml)")
-    for name in ("tokenizer", "gpt", "artv"):
-        parser.add_argument(f"--{name}", help=f"{name} checkpoint: a folder name inside --checkpoints or a local "
-                                              f"folder (config.yaml + model.safetensors; default {name}-tiny)")
-    parser.add_argument("--data", help="driving dataset folder whose held-out episodes become starting contexts")
-    parser.add_argument("--i3d", help="local I3D weights for the Drift tab (random-weight detector otherwise)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for the CPU worker")
-    parser.add_argument("--max-horizon", type=int, default=2000, help="longest rollout a request may ask for")
-
-    def run(a: argparse.Namespace) -> int:
-        if not 1 <= a.max_horizon <= 100_000:
-            raise ValueError(f"--max-horizon must be between 1 and 100000, got {a.max_horizon}")
-        main(a.host, a.port, a.devices, a.checkpoints, a.data, a.i3d, a.max_horizon, a.threads, a.tokenizer, a.gpt,
-             a.artv)
-        return 0
-    return run

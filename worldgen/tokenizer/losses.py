@@ -15,7 +15,9 @@ discriminator can share one optimizer step and Lightning's automatic optimisatio
 Foreground weighting (``fg_weight``, our addition; off by default): simulator frames are ~90% flat road, so a plain
 pixel loss is nearly minimised by drawing road and erasing 2-px lane markings and small cars. Pixels of the
 foreground (``worldgen.data.foreground``: far from the frame's road colour, dilated by one pixel) weigh
-``1 + fg_weight`` in the pixel loss, normalised so that the loss keeps the scale of an unweighted mean.
+``1 + fg_weight`` in the pixel loss, normalised so that the loss keeps the scale of an unweighted mean; vehicle
+pixels (saturated colour, <1% of a frame) get ``vehicle_weight`` more, since with markings weighted alone the first
+run erased every car (vehicle recall 0.0 on held-out episodes; docs/results/tokenizer.md).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ class VQLossConfig:
     disc_base: int = 64  # discriminator base width
     disc_layers: int = 3  # discriminator stride-2 layers
     fg_weight: float = 0.0  # extra pixel-loss weight on foreground (markings, cars); 0 = plain mean (the paper)
+    vehicle_weight: float = 0.0  # extra pixel-loss weight on vehicle (saturated) pixels, on top of fg_weight
     fg_threshold: float = FG_THRESHOLD  # colour distance from the road colour (L-inf, [0, 1] units) that counts as foreground
 
 
@@ -75,8 +78,8 @@ class VQGANLoss(nn.Module):
     def reconstruction(self, video: torch.Tensor, recon: torch.Tensor) -> tuple[torch.Tensor, dict]:
         c = self.cfg
         err = (recon - video).abs() if c.rec_loss == "l1" else (recon - video).pow(2)
-        if c.fg_weight > 0:
-            w = foreground_weights(video, c.fg_weight, c.fg_threshold)
+        if c.fg_weight > 0 or c.vehicle_weight > 0:
+            w = foreground_weights(video, c.fg_weight, c.fg_threshold, vehicle_weight=c.vehicle_weight)
             pix = (w * err).mean() / w.mean()
         else:
             pix = err.mean()

@@ -42,8 +42,9 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _decode(tok, codes: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """Pixels of ``codes`` (b t h w), decoded in chunks each with its past codes: equal to a one-pass decode."""
     with torch.inference_mode():
-        return torch.cat([tok.decode(codes[:, i:i + chunk]) for i in range(0, codes.shape[1], chunk)], 2)
+        return tok.decode_chunked(codes, chunk)
 
 
 def _window_scores(gen: torch.Tensor, real: Optional[torch.Tensor], ref_hist: np.ndarray, window: int, k: int,

@@ -2,7 +2,8 @@
 
 rollout: KV-cached vs uncached (full recomputation) per-frame time and token identity for the same seed, per-frame
 time at the start and the end of a long cached horizon, resident memory at the start/end and its peak, and frames
-per second at batch 1 (tokens only, and including decoding to pixels when ``--tokenizer`` is given).
+per second at batch 1 (tokens only, and including streamed decoding to pixels -- chunks with their past
+codes, as ``worldgen generate drivingworld`` decodes -- when ``--tokenizer`` is given).
 train: tokens/s of full training steps (forward, backward, AdamW), achieved TFLOP/s from a FLOP count of one step
 (``torch.utils.flop_counter``), the peak TFLOP/s of a plain matmul of similar shape measured in the same run, and
 MFU = achieved / peak. Weights are seeded random unless ``--ckpt`` is given: speed does not depend on training.
@@ -93,26 +94,29 @@ def bench_rollout(config: str, frames: int = 400, uncached_frames: int = 2, ckpt
                 "cpu_s_at_end": float(np.median(cs[-k:])), "cpu_end_over_start": float(np.median(cs[-k:]) /
                                                                                      np.median(cs[:k])),
                 "load_avg_1min": os.getloadavg()[0], "cpu_count": os.cpu_count()})
-    out.update(_decode_rate(tokenizer, long, model, fs))
+    out.update(_decode_rate(tokenizer, long, model, fs, ctx))
     return out
 
 
-def _decode_rate(tokenizer: str | None, long: dict, model, fs: np.ndarray) -> dict:
-    """Frames/s including decoding each frame to pixels as it is generated (batch 1)."""
+def _decode_rate(tokenizer: str | None, long: dict, model, fs: np.ndarray, context: dict, frames: int = 50,
+                 chunk: int = 8) -> dict:
+    """Frames/s including decoding the generated frames to pixels the way ``worldgen generate drivingworld`` does:
+    streamed in chunks of ``chunk`` frames, each with its past codes (the context's first), batch 1."""
     if not tokenizer:
         return {"frames_per_s": None, "decode_note": "no --tokenizer given: frames_per_s_tokens_only excludes decoding"}
+    from worldgen.pipelines.drivingworld import StreamingDecoder
     from worldgen.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
-    codes = long["img"][0].reshape(-1, 1, model.h, model.w)[:50]
-    times = []
-    with torch.inference_mode():
-        for c in codes:
-            t0 = time.perf_counter()
-            tok.decode(c[None])
-            times.append(time.perf_counter() - t0)
-    dec = float(np.median(times))
-    return {"decode_s_per_frame": dec, "frames_per_s": 1.0 / (float(np.mean(fs)) + dec)}
+    codes = long["img"].reshape(-1, 1, model.h, model.w)[:frames]  # t 1 h w: one generated frame after another
+    past = context["img"].reshape(1, -1, model.h, model.w)
+    decoder = StreamingDecoder(tok, past=past, chunk=chunk, keep=False)
+    t0 = time.perf_counter()
+    for c in codes:
+        decoder.push(c)
+    decoder.flush()
+    dec = (time.perf_counter() - t0) / len(codes)
+    return {"decode_s_per_frame": dec, "decode_chunk": chunk, "frames_per_s": 1.0 / (float(np.mean(fs)) + dec)}
 
 
 def _train_batch(model, batch: int, frames: int, seed: int) -> dict:
