@@ -20,23 +20,37 @@ def test_shipped_checkpoints_verify_and_load():
 
 
 @pytest.mark.skipif(not (ROOT / "tokenizer-tiny/model.safetensors").is_file(), reason="no shipped tokenizer")
-def test_shipped_tokenizer_carries_content_through_its_codes():
-    """Reconstructions of the shipped context clips beat the per-frame mean-colour image and are not flat grey:
-    the failure an earlier tokenizer had (its decoder ignored the codes)."""
+def test_shipped_tokenizer_keeps_markings_and_vehicles():
+    """Quality floor of the shipped tokenizer on the shipped context clips (first 8 frames each): PSNR well above the
+    per-frame mean-colour image, lane markings and vehicles survive the round trip (foreground F1, vehicle recall,
+    1-pixel tolerance). Measured values are ~10 dB / 0.95+ / 0.8+ (docs/results/tokenizer.md); the floors sit below
+    them so that only a tokenizer that blurs or erases structure fails — the failure of the v1 tokenizer, which drew
+    flat road (+1.2 dB, <20% of foreground pixels)."""
     import numpy as np
     import torch
 
+    from worldgen.data.foreground import foreground_mask, match_counts, scores_from_counts, vehicle_mask
     from worldgen.data.video import to_float
     from worldgen.demo.pipelines import EXAMPLES
     from worldgen.tokenizer import load_tokenizer
+    from worldgen.tokenizer.losses import psnr
 
     tok = load_tokenizer(ROOT / "tokenizer-tiny").eval()
-    for clip in sorted(EXAMPLES.glob("*.npz")):
+    clips = sorted(EXAMPLES.glob("*.npz"))
+    assert clips, f"no shipped example clips in {EXAMPLES}"
+    fg = {k: 0 for k in ("real", "pred", "recovered", "correct")}
+    veh = dict(fg)
+    for clip in clips:
         video = to_float(np.load(clip)["frames"][None, :8])  # b c t h w in [-1, 1]
         with torch.no_grad():
-            recon = tok.decode(tok.encode(video)).clamp(-1, 1)
-        mse = (recon - video).pow(2).mean().item()
-        mean_img = video.mean(dim=(3, 4), keepdim=True).expand_as(video)
-        baseline = (mean_img - video).pow(2).mean().item()
-        assert mse < baseline, (clip.name, mse, baseline)
-        assert recon.std().item() > 0.1 * video.std().item(), clip.name
+            recon = tok.decode(tok.encode(video))
+        flat = video.mean(dim=(3, 4), keepdim=True).expand_as(video)
+        gain = float(psnr(recon, video) - psnr(flat, video))
+        assert gain > 7.0, f"{clip.name}: only {gain:.1f} dB over the mean-colour image"
+        for acc, mask in ((fg, foreground_mask), (veh, vehicle_mask)):
+            for k, v in match_counts(mask(video), mask(recon)).items():
+                acc[k] += v
+    fg_scores, veh_scores = scores_from_counts(fg), scores_from_counts(veh)
+    assert veh["real"] > 100, "the shipped clips must show vehicles for this floor to mean anything"
+    assert fg_scores["f1"] > 0.85, fg_scores
+    assert veh_scores["recall"] > 0.5 and veh_scores["precision"] > 0.5, veh_scores

@@ -220,6 +220,7 @@ def test_old_tiny_settings_decode_constant_grey(tiny_cfg):
     model_kw, loss_cfg = _tiny_yaml_settings()
     model_kw.update(entropy_weight=0.01, entropy_temperature=0.01)
     loss_cfg.rec_loss = "l1"
+    loss_cfg.fg_weight = loss_cfg.vehicle_weight = 0.0  # the first run had no foreground weighting
     final, baseline, ratio = _overfit(tiny_cfg, model_kw, loss_cfg)
     assert final < baseline + 1.0 and ratio < 0.2, (final, baseline, ratio)
 
@@ -251,3 +252,26 @@ def test_entropy_penalty_prefers_spread_confident_assignments(tiny_cfg):
     assert "entropy_penalty" in logs
     loss.backward()
     assert z.grad.abs().sum() > 0, "the penalty must push the encoder's latents apart"
+
+
+def test_fsq_quantizer_round_trips_codes_and_trains_end_to_end(tiny_cfg, video):
+    """model.quantizer=fsq: codes lie in [0, prod(levels)), decode(encode(x)) equals the training pass's
+    reconstruction, and gradients reach the encoder through the straight-through rounding."""
+    torch.manual_seed(0)
+    tok = VQVideoTokenizer(tiny_cfg(quantizer="fsq", fsq_levels=[5, 4, 3])).eval()
+    assert tok.codebook_size == 60 and tok.code_dim == 3
+    x = video(b=1, t=3)
+    codes = tok.encode(x)
+    assert codes.dtype == torch.int64 and 0 <= int(codes.min()) and int(codes.max()) < 60
+    recon, train_codes, vq_loss, logs = tok(x)
+    assert torch.equal(codes, train_codes) and float(vq_loss) == 0.0 and "perplexity" in logs
+    assert torch.allclose(tok.decode(codes), recon.clamp(-1, 1), atol=1e-5)
+    tok.train()
+    recon, *_ = tok(x)
+    recon.pow(2).mean().backward()
+    assert tok.encoder.net[0].weight.grad.abs().sum() > 0
+
+
+def test_unknown_quantizer_is_a_clear_error(tiny_cfg):
+    with pytest.raises(ValueError, match="model.quantizer"):
+        VQVideoTokenizer(tiny_cfg(quantizer="lfq"))
