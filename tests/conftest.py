@@ -6,6 +6,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import av  # noqa: F401  before anything imports decord: decord's bundled FFmpeg, loaded first, breaks PyAV's
+#                         libvpx-vp9 encoder ("ABI version mismatch"), which the container tests write .webm with
 import pytest
 import torch
 

@@ -34,3 +34,56 @@ def max_weight_diff(path_a: str | Path, path_b: str | Path) -> float:
     a, b = load_weights(path_a), load_weights(path_b)
     assert a.keys() == b.keys()
     return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+# (container suffix, encoder, FFmpeg muxer) for test videos in every common container; the encoder must exist in
+# this PyAV build (``have_encoder``), else the container's tests skip and say so
+CONTAINERS = [(".mp4", "libx264", "mp4"), (".mov", "libx264", "mov"), (".mkv", "libx264", "matroska"),
+              (".webm", "libvpx-vp9", "webm"), (".avi", "mpeg4", "avi")]
+
+
+def have_encoder(codec: str) -> bool:
+    import av
+
+    try:
+        av.codec.Codec(codec, "w")
+    except Exception:
+        return False
+    return True
+
+
+def container_params():
+    """``pytest.param(suffix, codec, muxer)`` per container, skipped (with the reason) where PyAV has no encoder."""
+    import pytest
+
+    return [pytest.param(*c, id=c[0][1:], marks=pytest.mark.skipif(
+        not have_encoder(c[1]), reason=f"this PyAV build has no {c[1]} encoder for {c[0]} test videos"))
+        for c in CONTAINERS]
+
+
+def write_container_video(path, frames, codec: str, muxer: str, fps: int = 10, frame_ms=None, pix_fmt=None):
+    """Write uint8 ``t h w 3`` frames with PyAV in any container/codec (not worldgen's writer, which only makes
+    H.264 mp4). ``frame_ms``: per-frame durations in ms, repeated (a variable-frame-rate file)."""
+    from fractions import Fraction
+
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format=muxer) as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height = frames.shape[2], frames.shape[1]
+        s.pix_fmt = pix_fmt or ("bgr0" if codec == "ffv1" else "yuv420p")  # ffv1 in RGB: lossless pixels
+        if frame_ms:
+            s.codec_context.time_base = Fraction(1, 1000)
+        t = 0
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            if frame_ms:
+                vf.pts, vf.time_base = t, Fraction(1, 1000)
+                t += frame_ms[i % len(frame_ms)]
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path

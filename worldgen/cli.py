@@ -4,7 +4,9 @@ Every subcommand is registered here, in ``COMMANDS``: a group maps names to leav
 ``(help, "module:function")`` naming a ``configure(parser) -> handler`` in ``worldgen.commands`` (argument parsing
 lives there, one module per group; the work is a ``main(cfg)`` beside it). The ``generate`` group is derived from
 the family registry (``worldgen.registry.GENERATE``). Only the chosen leaf's module is imported, so
-``worldgen --help`` stays instant. ``handler(args) -> int | None`` runs the leaf.
+``worldgen --help`` stays instant. ``handler(args) -> int | None`` runs the leaf. A user error (``USER_ERRORS``, or
+an ``OSError`` such as permission denied or a disk that is full) is one line ``error: ...`` and exit code 2; any
+other exception is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ Leaf = tuple  # (help, "module:function")
 COMMANDS: dict[str, tuple[str, object]] = {
     "data": ("make, convert and inspect datasets", {
         "driving": ("generate driving episodes with highway-env", "worldgen.commands.data:configure_driving"),
-        "convert": ("convert a folder of mp4 files + poses into worldgen episodes",
+        "convert": ("convert a folder of videos (mp4, mov, mkv, webm, avi) + poses into worldgen episodes",
                     "worldgen.commands.data:configure_convert"),
         "inspect": ("summarise a driving dataset and write a contact sheet", "worldgen.commands.data:configure_inspect"),
         "offline-rl": ("collect a D4RL-style MuJoCo dataset", "worldgen.commands.data:configure_offline_rl"),
@@ -61,7 +63,8 @@ COMMANDS: dict[str, tuple[str, object]] = {
     "demo": ("start the Gradio demo", "worldgen.commands.demo:configure"),
 }
 
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, KeyError, NotImplementedError)
+# OSError covers FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError, a full disk ...
+USER_ERRORS = (ValueError, KeyError, NotImplementedError, OSError)
 
 
 def _resolve(spec: str) -> Callable:
@@ -105,9 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as e:
         if os.environ.get("WORLDGEN_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {user_message(e)}", file=sys.stderr)
         return 2
     return int(rc or 0)
+
+
+def user_message(e: BaseException) -> str:
+    """The one-line message of a user error; an ``OSError`` from the system (permission denied, disk full, a file
+    where a folder should be ...) reads ``PATH: what went wrong`` instead of ``[Errno N] ...``."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        target = f" -> {e.filename2}" if e.filename2 is not None else ""
+        return f"{e.filename}{target}: {e.strerror}"
+    return str(e)
 
 
 if __name__ == "__main__":

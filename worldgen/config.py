@@ -2,11 +2,14 @@
 
 An experiment YAML names its ``task``; the task's dataclass (see ``worldgen.registry``) is the schema. Loading
 merges schema defaults <- YAML <- overrides and returns plain dataclass objects (``OmegaConf.to_object``), so model
-code never sees OmegaConf. Unknown keys and wrong types are errors that name the key, the file and what is valid.
+code never sees OmegaConf. Unknown keys and wrong types are errors that name the key, the file and what is valid;
+so are NaN/inf in any number and, for the fields whose meaning is the same in every config (``RANGES``: batch
+sizes, learning rates, ensemble sizes, epochs ...), a value out of range.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import typing
 from dataclasses import dataclass, field
@@ -104,7 +107,7 @@ def read_yaml(path: str | os.PathLike) -> DictConfig:
     try:
         node = OmegaConf.load(path)
     except Exception as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(node, DictConfig):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return node
@@ -118,6 +121,68 @@ def parse_overrides(overrides: Sequence[str]) -> DictConfig:
         return OmegaConf.from_dotlist(list(overrides))
     except Exception as e:
         raise ConfigError(f"overrides {list(overrides)}: {e}") from None
+
+
+# Fields whose name means the same in every config that has one: (lowest allowed, True if the bound is allowed).
+RANGES: dict[str, tuple[float, bool]] = {
+    "batch_size": (1, True), "num_workers": (0, True), "lr": (0, False), "weight_decay": (0, True),
+    "num_nodes": (1, True), "accumulate_grad_batches": (1, True), "num_critics": (1, True),
+    "ensemble_size": (1, True), "num_elites": (1, True), "epochs": (1, True), "steps_per_epoch": (1, True),
+}
+
+
+def _range_of(name: str) -> tuple[float, bool] | None:
+    return RANGES.get(name) or (RANGES["lr"] if name.endswith("_lr") else None)
+
+
+def _problem(name: str, value: Any) -> str | None:
+    """What is wrong with field ``name`` holding ``value`` (None: nothing)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"is {value}; expected a finite number"
+    bound = _range_of(name)
+    if bound is not None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, inclusive = bound
+        if value < low or (value == low and not inclusive):
+            return f"must be {'>=' if inclusive else '>'} {low:g}, got {value}"
+    return None
+
+
+def check_values(obj: Any, source: str, path: str = "", name: str = "") -> None:
+    """Raise ``ConfigError`` naming the first field of the loaded config ``obj`` (dataclasses, lists, dicts) that is
+    NaN/inf or outside its ``RANGES`` entry (list items are checked under their list's field name)."""
+    if dataclasses.is_dataclass(obj):
+        children = [(f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    elif isinstance(obj, dict):
+        children = [(str(k), v) for k, v in obj.items()]
+    elif isinstance(obj, (list, tuple)):
+        children = [(f"[{i}]", v) for i, v in enumerate(obj)]
+    else:
+        return
+    for key, value in children:
+        full = f"{path}{key}" if key.startswith("[") else f"{path}.{key}" if path else key
+        field_name = name if key.startswith("[") else key
+        problem = _problem(field_name, value)
+        if problem:
+            raise ConfigError(f"{source}: field '{full}' {problem}")
+        check_values(value, source, full, field_name)
+
+
+def check_device(device: str, what: str = "device") -> str:
+    """``device`` once torch can use it: a valid device string whose backend (CUDA, MPS) exists on this machine and,
+    for ``cuda:N``, a GPU with that index; else ``ValueError`` naming ``what``."""
+    import torch
+
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{what} {device!r}: not a torch device (expected cpu, cuda, cuda:N or mps)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{what} {device!r}: CUDA is not available on this machine; use cpu")
+    if d.type == "cuda" and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f"{what} {device!r}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{what} {device!r}: MPS is not available on this machine; use cpu")
+    return device
 
 
 def load(
@@ -135,10 +200,12 @@ def load(
     if overrides:
         merged = _merge(merged, parse_overrides(overrides), schema_cls, "command-line override")
     try:
-        return OmegaConf.to_object(merged)
+        cfg = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
         raise ConfigError(f"{_source_name(path)}: field '{key}' is required but missing ({e})") from None
+    check_values(cfg, _source_name(path) + (" with overrides" if overrides else ""))
+    return cfg
 
 
 def to_yaml(cfg: Any) -> str:
@@ -170,5 +237,5 @@ def task_of(path: str | os.PathLike, overrides: Sequence[str] = ()) -> str:
 
 __all__ = [
     "ConfigError", "TrainerConfig", "ExperimentConfig", "load", "save", "to_yaml", "to_dict", "read_yaml",
-    "parse_overrides", "task_of", "ListConfig",
+    "parse_overrides", "task_of", "ListConfig", "RANGES", "check_values", "check_device",
 ]

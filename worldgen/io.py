@@ -53,6 +53,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_output(path: str | os.PathLike, folder: bool = False, what: str = "output") -> Path:
+    """``path`` as a ``Path`` once it is known to be writable as a file (``folder=False``) or a folder; otherwise a
+    ``ValueError`` naming it, raised before any work is done: a folder where a file is wanted (or the reverse), a
+    file in the way of a parent folder, or a parent folder this process may not write."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{what} {path}: exists and is a file; expected a folder")
+    if not folder and path.is_dir():
+        raise ValueError(f"{what} {path}: is a folder; expected a file name")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what} {path}: cannot be created, {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} {path}: cannot be written, no write permission in {parent}")
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.helpers import container_params, write_container_video
 from worldgen.data.clips import VideoClipDataset
 from worldgen.data.convert import crop_resize, main, resample_indices
 from worldgen.data.video import read_video, write_video
@@ -49,12 +50,13 @@ def test_convert_csv_poses_and_posless(src, tmp_path):
 def test_convert_json_and_bad_files(src, tmp_path):
     (src / "readme.txt").write_text("hello")
     (tmp_path / "poses.json").write_text(json.dumps({"drive_b.mp4": {"poses": [[0, 0, 0]] * 7, "caption": "x"}}))
+    with pytest.raises(ValueError, match="readme.txt: not a video file"):  # every file is checked before writing
+        main(str(src), str(tmp_path / "o1"), poses=str(tmp_path / "poses.json"), size=(32, 64))
+    assert not (tmp_path / "o1").exists()
+    (src / "readme.txt").rename(tmp_path / "readme.keep")
     with pytest.raises(ValueError, match="drive_b.mp4: pose file has 7 poses but the video has 20 frames"):
         main(str(src), str(tmp_path / "o1"), poses=str(tmp_path / "poses.json"), size=(32, 64))
-    (src / "drive_b.mp4").rename(tmp_path / "drive_b.keep")
-    with pytest.raises(ValueError, match="readme.txt: not an mp4"):
-        main(str(src), str(tmp_path / "o1"), size=(32, 64))
-    (tmp_path / "drive_b.keep").rename(src / "drive_b.mp4")
+    (tmp_path / "readme.keep").rename(src / "readme.txt")
     with pytest.warns(UserWarning, match="skipping bad input"):
         s = main(str(src), str(tmp_path / "o2"), poses=str(tmp_path / "poses.json"), size=(32, 64), skip_bad=True)
     problems = {p["path"].rsplit("/", 1)[-1]: p["problem"] for p in s["skipped_files"]}
@@ -69,3 +71,36 @@ def test_crop_resize_and_resample():
     assert out.shape == (2, 16, 32, 3) and out.min() == 200
     assert resample_indices(6, 30.0, 10.0).tolist() == [0, 3]
     assert resample_indices(4, 10.0, None).tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("suffix,codec,muxer", container_params())
+def test_convert_every_container(tmp_path, suffix, codec, muxer):
+    frames = np.repeat(np.arange(8, dtype=np.uint8)[:, None, None, None] * 30, 32 * 48 * 3).reshape(8, 32, 48, 3)
+    write_container_video(tmp_path / "rec" / f"drive{suffix}", frames, codec, muxer)
+    s = main(str(tmp_path / "rec"), str(tmp_path / "ds"), size=(16, 32), fps=None)
+    assert s["written"] == 1 and s["skipped_files"] == []
+    got = read_video(tmp_path / "ds" / "episodes" / "drive" / "video.mp4")
+    assert got.shape == (8, 16, 32, 3) and np.abs(got.mean(axis=(1, 2, 3)) - frames[:, 0, 0, 0]).max() < 4
+
+
+def test_convert_variable_frame_rate_by_timestamps(tmp_path):
+    """Frames at 0, .04, .08, .12, .32, .36, .40, .44 s: at 5 fps the nearest frames in time are 0, 3 and 6, not the
+    0, 2, 4, 6 a constant nominal rate would pick."""
+    levels = np.arange(8, dtype=np.uint8) * 20 + 30
+    frames = np.repeat(levels[:, None, None, None], 32 * 48 * 3).reshape(8, 32, 48, 3)
+    write_container_video(tmp_path / "rec" / "vfr.mkv", frames, "libx264", "matroska", frame_ms=[40, 40, 40, 200])
+    s = main(str(tmp_path / "rec"), str(tmp_path / "ds"), size=(16, 32), fps=5)
+    meta = json.loads((tmp_path / "ds" / "episodes" / "vfr" / "meta.json").read_text())
+    got = read_video(tmp_path / "ds" / "episodes" / "vfr" / "video.mp4").mean(axis=(1, 2, 3))
+    assert s["written"] == 1 and meta["fps"] == 5 and meta["source_fps"] == pytest.approx(7 / 0.44)
+    assert np.abs(got - [30, 90, 150]).max() < 4
+
+
+def test_convert_refuses_a_folder_without_usable_videos(tmp_path):
+    (tmp_path / "rec").mkdir()
+    (tmp_path / "rec" / "notes.txt").write_text("x")
+    (tmp_path / "rec" / "fake.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="rec: no usable videos to convert .*fake.mp4: cannot open video"), \
+            pytest.warns(UserWarning, match="skipping bad input"):
+        main(str(tmp_path / "rec"), str(tmp_path / "ds"), skip_bad=True)
+    assert not (tmp_path / "ds").exists()

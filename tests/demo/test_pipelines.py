@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.helpers import container_params, write_container_video
 from worldgen.demo import pipelines as P
 
 
@@ -56,11 +57,27 @@ def test_uploads_must_stay_in_the_upload_folder(tmp_path):
     with pytest.raises(P.InputError, match="outside"):
         P.check_upload(root / ".." / "secret.mp4", root, P.Limits())
     (root / "a.txt").write_text("x")
-    with pytest.raises(P.InputError, match="expected a .mp4"):
+    with pytest.raises(P.InputError, match="expected a file ending in .mp4, .m4v, .mov, .mkv, .webm, .avi"):
         P.check_upload(root / "a.txt", root, P.Limits())
     (root / "big.mp4").write_bytes(b"0" * 2_000_000)
     with pytest.raises(P.InputError, match="MB"):
         P.check_upload(root / "big.mp4", root, P.Limits(max_upload_mb=1))
+
+
+@pytest.mark.parametrize("suffix,codec,muxer", container_params())
+def test_uploads_in_every_container_are_read(tmp_path, suffix, codec, muxer):
+    frames = np.repeat(np.arange(8, dtype=np.uint8)[:, None, None, None] * 30, 32 * 48 * 3).reshape(8, 32, 48, 3)
+    path = write_container_video(tmp_path / f"clip{suffix}", frames, codec, muxer)
+    got = P.read_upload_video(P.check_upload(path, tmp_path, P.Limits()), P.Limits())
+    assert got.shape == (8, 32, 48, 3) and np.abs(got.mean(axis=(1, 2, 3)) - frames[:, 0, 0, 0]).max() < 4
+
+
+def test_unreadable_uploads_are_named(tmp_path):
+    (tmp_path / "renamed.mp4").write_text("a text file renamed .mp4")
+    (tmp_path / "empty.webm").write_bytes(b"")
+    for name, why in [("renamed.mp4", "cannot open video"), ("empty.webm", r"empty file \(0 bytes\)")]:
+        with pytest.raises(P.InputError, match=f"{name}: not a readable video \\({why}"):
+            P.read_upload_video(P.check_upload(tmp_path / name, tmp_path, P.Limits()), P.Limits())
 
 
 def test_fit_frames_crops_to_aspect_and_resizes():

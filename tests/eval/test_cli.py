@@ -6,6 +6,8 @@ from worldgen.cli import main as cli
 from worldgen.data.synthetic import make_synthetic_episodes
 from worldgen.data.video import write_video
 
+from tests.helpers import CONTAINERS, have_encoder, write_container_video
+
 from .helpers import SIZE, moving_videos, random_videos
 
 
@@ -56,3 +58,37 @@ def test_cli_errors_are_clean(tmp_path, capsys):
               str(tmp_path / "x.json")])
     assert rc == 2 and "no such file or folder" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Fréchet distance")
+def test_eval_fvd_reads_every_container_and_names_skipped_files(tmp_path, capsys):
+    """mp4, mov, mkv, webm (VP9) and avi all count (a container whose encoder this PyAV lacks is left out and said
+    so); a text file and a renamed one are skipped with the reason, in the JSON and on stderr. The folder against
+    itself with random offsets is 0."""
+    videos = moving_videos(len(CONTAINERS), 20, 0, h=32, w=48)
+    made = [suffix for (suffix, codec, muxer), v in zip(CONTAINERS, videos) if have_encoder(codec)
+            and write_container_video(tmp_path / "v" / f"clip{suffix}", v, codec, muxer)]
+    missing = sorted({s for s, *_ in CONTAINERS} - set(made))
+    print(f"containers without an encoder in this PyAV build (not tested): {missing or 'none'}")
+    (tmp_path / "v" / "notes.txt").write_text("hello")
+    (tmp_path / "v" / "renamed.mp4").write_text("a text file")
+    capsys.readouterr()
+    rc = cli(["eval", "fvd", "--real", str(tmp_path / "v"), "--fake", str(tmp_path / "v"), "--size", str(SIZE),
+              "--out", str(tmp_path / "fvd.json")])
+    res, err = json.loads((tmp_path / "fvd.json").read_text()), capsys.readouterr().err
+    assert rc == 0 and res["n_real"] == res["n_fake"] == len(made) and abs(res["fvd"]) < 1e-6
+    assert sorted(res["runs"][0]["real_offsets"]) == sorted(f"clip{s}" for s in made)
+    skipped = {s["path"].rsplit("/", 1)[-1]: s["problem"] for s in res["skipped"]["real"]}
+    assert set(skipped) == {"notes.txt", "renamed.mp4"} and "cannot open video" in skipped["renamed.mp4"]
+    assert "warning: real: skipped" in err and "notes.txt: not a video file (.txt" in err
+
+
+def test_eval_fvd_refuses_a_folder_without_usable_videos(tmp_path, capsys):
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "notes.txt").write_text("hello")
+    (tmp_path / "v" / "empty.webm").write_bytes(b"")
+    rc = cli(["eval", "fvd", "--real", str(tmp_path / "v"), "--fake", str(tmp_path / "v"), "--size", str(SIZE),
+              "--out", str(tmp_path / "fvd.json")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no usable videos" in err and "empty.webm: empty file (0 bytes)" in err
+    assert "notes.txt: not a video file" in err and not (tmp_path / "fvd.json").exists()

@@ -42,6 +42,20 @@ def test_identical_sets_give_zero(detector):
     assert abs(res["fvd"]) < 1e-6
 
 
+@pytest.mark.parametrize("clips", [1, 3])
+def test_identical_sets_give_zero_with_random_offsets(detector, clips):
+    """Offsets come from the seed and each video's content, not its side or place: a set against itself (even
+    reordered) is 0, and every video gets the same clips on both sides."""
+    v = list(moving_videos(4, 40, 3))
+    res = evaluate(v, v[::-1], "fvd16", detector, seeds=(0, 1),
+                   options=Options(offsets="random", clips_per_video=clips, progress=False))
+    assert abs(res["fvd"]) < 1e-6
+    for run in res["runs"]:
+        real, fake = run["real_offsets"], run["fake_offsets"]
+        assert all(real[f"real[{i}]"] == fake[f"fake[{3 - i}]"] for i in range(4))
+    assert len({tuple(o) for o in res["runs"][0]["real_offsets"].values()}) > 1  # still random across videos
+
+
 def test_fvd_separates_distributions(detector):
     real = moving_videos(6, 16, 0)
     same = evaluate(real, moving_videos(6, 16, 1), "fvd16", detector, options=Options(progress=False))["fvd"]

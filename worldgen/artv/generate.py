@@ -18,6 +18,7 @@ and text encoder, the CLI ``worldgen generate artv`` and the demo go through ``w
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -49,6 +50,27 @@ class GenerateOptions:
     cfg_image: float = 1.0  # image guidance scale (1 = no image guidance)
     gen_aug_sigma: float = 0.02  # noise level added to the previous frame (used only if the model has noise_aug)
     reanchor: bool = False  # at each prompt switch the current frame becomes the anchor
+
+
+def check_options(opts: GenerateOptions) -> GenerateOptions:
+    """``opts`` once every value is usable; else a ``ValueError`` naming the setting and what it must be."""
+    if opts.frames < 1 or opts.steps < 1:
+        raise ValueError(f"--frames and --steps must be >= 1, got {opts.frames} and {opts.steps}")
+    if opts.sampler not in ("heun", "euler"):
+        raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
+    floats = {"--cfg-text": opts.cfg_text, "--cfg-image": opts.cfg_image, "--churn": opts.S_churn,
+              "--aug-sigma": opts.gen_aug_sigma, "sigma_min": opts.sigma_min, "sigma_max": opts.sigma_max,
+              "rho": opts.rho}
+    bad = [k for k, v in floats.items() if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: expected finite numbers, got {[floats[k] for k in bad]}")
+    negative = [k for k in ("--churn", "--aug-sigma") if floats[k] < 0]
+    if negative:
+        raise ValueError(f"{', '.join(negative)}: expected numbers >= 0, got {[floats[k] for k in negative]}")
+    if not 0 < opts.sigma_min < opts.sigma_max or opts.rho <= 0:
+        raise ValueError(f"need 0 < sigma_min < sigma_max and rho > 0, got {opts.sigma_min}, {opts.sigma_max}, "
+                         f"{opts.rho}")
+    return opts
 
 
 def prompt_schedule(prompts: Sequence[str], switch_at: Sequence[int], n_frames: int) -> list[str]:
@@ -180,7 +202,9 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--image {path}: no such file")
-    if path.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"):
+    from worldgen.data.video import is_video_name
+
+    if is_video_name(path):
         from worldgen.data.video import read_video
 
         return read_video(path)[0]
@@ -212,5 +236,5 @@ def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int
     return text_at
 
 
-__all__ = ["GenerateOptions", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "text_schedule_fn",
+__all__ = ["GenerateOptions", "check_options", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "text_schedule_fn",
            "to_uint8", "from_uint8", "read_image"]

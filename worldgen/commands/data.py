@@ -1,6 +1,6 @@
 """``worldgen data driving|convert|inspect|offline-rl``: make, convert and inspect datasets.
 
-driving: highway-env episodes (``worldgen.data.generate``); convert: a folder of mp4 recordings + poses
+driving: highway-env episodes (``worldgen.data.generate``); convert: a folder of video recordings + poses
 (``worldgen.data.convert``); inspect: a dataset summary and contact sheet (``worldgen.data.inspect``); offline-rl: a
 D4RL-style MuJoCo dataset from a SAC behaviour run (``worldgen.rl.collect``). Each prints one JSON summary.
 """
@@ -35,8 +35,14 @@ def parse_shard(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------------------------------------------- driving
 def driving_main(cfg) -> dict:
     """Generate the episodes ``cfg`` (a ``worldgen.data.generate.GenConfig``) asks for; returns the summary."""
-    from worldgen.data.generate import generate
+    import math
 
+    from worldgen.data.generate import generate
+    from worldgen.io import check_output
+
+    if not (math.isfinite(cfg.fps) and cfg.fps > 0):
+        raise ValueError(f"--fps: expected a positive frame rate, got {cfg.fps}")
+    check_output(cfg.out, folder=True, what="--out")
     return generate(cfg)
 
 
@@ -67,7 +73,7 @@ def configure_driving(parser: argparse.ArgumentParser) -> Handler:
 # ---------------------------------------------------------------------------------------------------- convert
 @dataclass
 class ConvertConfig:
-    src: str  # folder of .mp4 recordings
+    src: str  # folder of video recordings (mp4, mov, mkv, webm, avi, ...)
     out: str  # output dataset folder
     poses: Optional[str] = None  # CSV (video,frame,x,y,yaw[,speed]) or JSON pose file
     size: tuple = (64, 128)  # output frame height, width (px)
@@ -78,12 +84,14 @@ class ConvertConfig:
 
 def convert_main(cfg: ConvertConfig) -> dict:
     from worldgen.data.convert import main
+    from worldgen.io import check_output
 
+    check_output(cfg.out, folder=True, what="--out")
     return main(cfg.src, cfg.out, cfg.poses, cfg.size, cfg.fps, cfg.caption, cfg.skip_bad)
 
 
 def configure_convert(parser: argparse.ArgumentParser) -> Handler:
-    parser.add_argument("src", help="folder of .mp4 recordings")
+    parser.add_argument("src", help="folder of video recordings (mp4, mov, mkv, webm, avi, ...)")
     parser.add_argument("--out", required=True, help="output dataset folder")
     parser.add_argument("--poses", default=None, help="CSV (video,frame,x,y,yaw[,speed]) or JSON pose file")
     parser.add_argument("--size", default="64x128", help="frame size HxW (px)")
@@ -109,9 +117,13 @@ class InspectConfig:
 def inspect_main(cfg: InspectConfig) -> dict:
     """The dataset summary (``bad`` lists unreadable episodes) and the contact sheet's path."""
     from worldgen.data.inspect import main
+    from worldgen.io import check_output
 
     if not Path(cfg.root).is_dir():
         raise FileNotFoundError(f"{cfg.root}: no such dataset folder")
+    if cfg.rows < 1 or cfg.cols < 1:
+        raise ValueError(f"--rows and --cols: expected whole numbers >= 1, got {cfg.rows} and {cfg.cols}")
+    check_output(cfg.sheet or Path(cfg.root) / "contact_sheet.png", what="--sheet")
     return main(cfg.root, cfg.sheet, cfg.rows, cfg.cols)
 
 

@@ -31,7 +31,7 @@ from worldgen.commands import Handler, from_args, named_paths, print_json
 # -------------------------------------------------------------------------------------------------------- fvd
 @dataclass
 class FVDConfig:
-    real: str  # real videos: a folder of mp4 (recursive), an episode folder, or one mp4
+    real: str  # real videos: a folder of videos (recursive; mp4 mov mkv webm avi ...), an episode folder, one file
     fake: str  # generated videos, same forms as real
     out: str  # output JSON path; curve protocols also write <out>.png
     protocol: str = "fvd16"  # one of worldgen.eval.protocols.PROTOCOLS
@@ -39,7 +39,7 @@ class FVDConfig:
     seeds: list = field(default_factory=lambda: [0])  # one run per seed (clip offsets); mean and spread reported
     size: int = 224  # I3D input resolution (224 for real FVD; smaller only for quick tests)
     detector_seed: int = 0  # seed of the random detector's weights
-    offsets: str = "random"  # random | start: where clips begin in each video
+    offsets: str = "random"  # random (from the seed and each video's content) | start: where clips begin
     clips_per_video: int = 1  # clips per video (single protocols, drift/prefix reference)
     window: Optional[int] = None  # drift/prefix window length in frames (None = 16)
     stride: int = 16  # drift/prefix: frames between window starts
@@ -53,13 +53,18 @@ class FVDConfig:
 
 def fvd_main(cfg: FVDConfig) -> dict:
     """Evaluate and write ``cfg.out`` (and the plot); returns the record (its ``out`` path under ``"out"``)."""
+    from worldgen.config import check_device
     from worldgen.eval.plots import write_result
     from worldgen.eval.protocols import Options, evaluate
+    from worldgen.io import check_output
 
+    check_output(cfg.out, what="--out")
+    check_device(cfg.device, "--device")
     opts = Options(offsets=cfg.offsets, clips_per_video=cfg.clips_per_video, window_stride=cfg.stride,
                    horizon=cfg.horizon, batch_size=cfg.batch_size, n_real=cfg.n_real, n_fake=cfg.n_fake)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Fréchet distance")  # printed by the CLI and kept in the JSON
+        for printed in ("Fréchet distance", "real: skipped", "fake: skipped"):  # the CLI prints them; JSON keeps them
+            warnings.filterwarnings("ignore", message=printed)
         result = evaluate(cfg.real, cfg.fake, cfg.protocol, cfg.detector, cfg.seeds, opts, window=cfg.window,
                           size=cfg.size, detector_seed=cfg.detector_seed, device=cfg.device)
     result["command"] = cfg.command
@@ -71,7 +76,8 @@ def configure_fvd(parser: argparse.ArgumentParser) -> Handler:
     from worldgen.eval.protocols import PROTOCOLS
 
     a = parser.add_argument
-    a("--real", required=True, help="real videos: a folder of mp4 (recursive), an episode folder, or one mp4")
+    a("--real", required=True, help="real videos: a folder of videos (recursive; mp4, mov, mkv, webm, avi, ...), "
+                                    "an episode folder, or one video file; other files are skipped and named")
     a("--fake", required=True, help="generated videos, same forms as --real")
     a("--protocol", default="fvd16", choices=sorted(PROTOCOLS), help="evaluation protocol (default fvd16)")
     a("--detector", default="random", help="'random' (tests only, not comparable) or 'i3d:PATH' (local weights)")
@@ -79,7 +85,9 @@ def configure_fvd(parser: argparse.ArgumentParser) -> Handler:
     a("--seeds", type=int, nargs="+", default=[0], help="one run per seed (clip offsets); mean and spread reported")
     a("--size", type=int, default=224, help="I3D input resolution (224 for real FVD; smaller only for quick tests)")
     a("--detector-seed", type=int, default=0, help="seed of the random detector's weights")
-    a("--offsets", default="random", choices=["random", "start"], help="where clips begin in each video")
+    a("--offsets", default="random", choices=["random", "start"],
+      help="where clips begin in each video: random (seeded by --seeds and the video's content, so identical videos "
+           "get identical clips) or start (frame 0)")
     a("--clips-per-video", type=int, default=1, help="clips per video (single protocols, drift/prefix reference)")
     a("--window", type=int, default=None, help="drift/prefix window length in frames (default 16)")
     a("--stride", type=int, default=16, help="drift/prefix: frames between window starts")
@@ -127,7 +135,13 @@ class TokenizerEvalConfig:
 
 def tokenizer_main(cfg: TokenizerEvalConfig) -> dict:
     """PSNR (and its mean-colour baseline), codebook usage, foreground and vehicle match scores."""
+    from worldgen.io import check_output
     from worldgen.tokenizer.evaluate import evaluate
+
+    if cfg.chunk < 1 or (cfg.max_episodes is not None and cfg.max_episodes < 1):
+        raise ValueError(f"--chunk and --max-episodes must be >= 1, got {cfg.chunk} and {cfg.max_episodes}")
+    if cfg.image:
+        check_output(cfg.image, what="--image")
 
     return evaluate(cfg.tokenizer, cfg.data, cfg.split, cfg.max_episodes, cfg.chunk, cfg.image, cfg.progress)
 

@@ -61,8 +61,9 @@ def sample_main(cfg: SampleConfig) -> dict:
     from worldgen.rl.pgd import GuidanceConfig, load_trajectory_model, mean_log_likelihood
     from worldgen.rl.policy import load_policy
 
+    check_sample_config(cfg)
     model, info = load_trajectory_model(cfg.ckpt, cfg.device)
-    if cfg.n_steps:
+    if cfg.n_steps is not None:
         model.cfg.sampler.n_steps = int(cfg.n_steps)
     if cfg.coeff != 0 and cfg.policy is None:
         raise ValueError("--coeff != 0 needs --policy (the target policy to guide toward)")
@@ -85,6 +86,23 @@ def sample_main(cfg: SampleConfig) -> dict:
     if pol is not None:
         summary["target_log_likelihood"] = mean_log_likelihood(pol, ds, cfg.surrogate)
     return summary
+
+
+def check_sample_config(cfg: SampleConfig) -> None:
+    """Every setting in range before the model is loaded; the output path writable."""
+    import math
+
+    from worldgen.config import check_device
+    from worldgen.io import check_output
+
+    counts = {"--n-traj": cfg.n_traj, "--batch-size": cfg.batch_size, "--n-steps": cfg.n_steps}
+    bad = {k: v for k, v in counts.items() if v is not None and v < 1}
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: expected whole numbers >= 1, got {', '.join(map(str, bad.values()))}")
+    if not math.isfinite(cfg.coeff):
+        raise ValueError(f"--coeff: expected a finite guidance coefficient, got {cfg.coeff}")
+    check_output(cfg.out, what="--out")
+    check_device(cfg.device, "--device")
 
 
 def configure_sample(parser: argparse.ArgumentParser) -> Handler:

@@ -25,8 +25,12 @@ def main(cfg: TokenizeConfig) -> dict:
     """Tokenize ``cfg.data`` into ``cfg.out``; returns meta.json's dict."""
     import torch
 
+    from worldgen.config import check_device
+    from worldgen.io import check_output
     from worldgen.tokenizer.export import tokenize_dataset
 
+    check_output(cfg.out, folder=True, what="--out")
+    check_device(cfg.device, "--device")
     with torch.no_grad():
         return tokenize_dataset(cfg.tokenizer, cfg.data, cfg.out, cfg.stride, cfg.chunk, cfg.device, cfg.progress)
 

@@ -1,29 +1,36 @@
-"""``worldgen data convert SRC --out DIR``: real camera recordings (a folder of mp4 files + poses) -> worldgen episodes.
+"""``worldgen data convert SRC --out DIR``: real camera recordings (a folder of videos + poses) -> worldgen episodes.
 
-Input (see ``docs/formats.md``): ``SRC/*.mp4`` and optionally one pose file,
+Input (see ``docs/formats.md``): ``SRC/*`` videos in any container and codec PyAV decodes (``.mp4 .mov .mkv .webm
+.avi`` ..., ``worldgen.data.video.VIDEO_SUFFIXES``; odd frame sizes and variable frame rates included) and optionally
+one pose file,
 - CSV with header ``video,frame,x,y,yaw`` (``video`` = file name or stem, ``frame`` = 0-based frame index; metres and
   radians in a right-handed world frame: x east/forward, y left/north, yaw counter-clockwise), optional ``speed``;
 - or JSON ``{"<stem>": {"poses": [[x, y, yaw], ...], "speed": [...], "caption": "..."}, ...}``.
 Videos without pose entries become pose-less episodes (allowed; DrivingWorld trains on pose-less video too).
 
 Each video is centre-cropped to the target aspect, resized, optionally resampled in time to ``--fps`` (nearest
-source frame; poses follow the same frames), and written atomically; existing episodes are skipped (resume).
-A non-mp4 file, an unreadable video or a pose list that does not match the frame count is an error naming the file,
-or with ``--skip-bad`` a warning and an entry in the summary's ``skipped`` list.
+source frame by presentation time, so variable-frame-rate files come out evenly timed; poses follow the same
+frames), and written atomically; existing episodes are skipped (resume) and temporary folders a killed run left are
+removed before an episode is written again. Every file is checked (suffix, readable header, unique name) before
+anything is written: a non-video file, an unreadable video, two files with one name or a pose list that does not
+match the frame count is an error naming the file, or with ``--skip-bad`` a warning and an entry in the summary's
+``skipped_files`` list. A folder with no usable video is an error.
 Deliberate limit: each video is decoded into memory in one piece (fine for clips of minutes at small sizes).
 """
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from worldgen.data.episodes import is_complete, write_episode, write_manifest
-from worldgen.data.video import VideoError, read_video
+from worldgen.data.episodes import EPISODES_DIR, MANIFEST_NAME, is_complete, write_episode, write_manifest
+from worldgen.data.video import VideoError, frame_times, is_video_name, not_a_video, read_video, video_length
 from worldgen.io import read_json
 
 
@@ -34,7 +41,8 @@ def source_fps(path: Path) -> float:
         with av.open(str(path)) as c:
             rate = c.streams.video[0].average_rate
     except Exception as e:
-        raise VideoError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None
+        reason = getattr(e, "strerror", None) or e
+        raise VideoError(f"{path}: cannot open video ({type(e).__name__}: {reason})") from None
     return float(rate) if rate else 10.0
 
 
@@ -55,7 +63,23 @@ def crop_resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((tw, th), Image.Resampling.BOX)) for f in crop])
 
 
-def resample_indices(n: int, src_fps: float, fps: float | None) -> np.ndarray:
+def is_variable_rate(times: np.ndarray | None, n: int) -> bool:
+    """True when the ``n`` frame times are not evenly spaced (more than 10 % off their median step)."""
+    if times is None or len(times) != n or n < 3:
+        return False
+    step = np.diff(times)
+    return bool(np.median(step) > 0 and np.ptp(step) > 0.1 * np.median(step))
+
+
+def resample_indices(n: int, src_fps: float, fps: float | None, times: np.ndarray | None = None) -> np.ndarray:
+    """Source frame per output frame at ``fps`` (None: keep every frame): the nearest one in time. ``times``
+    (seconds, from ``frame_times``) places the frames of a variable-frame-rate file; otherwise frame i is at
+    i / ``src_fps``."""
+    if is_variable_rate(times, n):
+        step = (times[-1] - times[0]) / (n - 1)
+        targets = np.arange(0.0, times[-1] + step - 1e-9, 1.0 / (fps or 1.0 / step))
+        nearest = np.abs(times[None, :] - targets[:, None]).argmin(axis=1)
+        return nearest.astype(int)
     if not fps or abs(src_fps - fps) < 1e-6:
         return np.arange(n)
     times = np.arange(0.0, n / src_fps - 1e-9, 1.0 / fps)
@@ -81,10 +105,13 @@ def _read_pose_csv(path: Path) -> dict[str, dict]:
             raise ValueError(f"{path}: CSV needs columns {sorted(need)}, got {reader.fieldnames}")
         for line, r in enumerate(reader, start=2):
             try:
-                rows.setdefault(Path(r["video"]).stem, []).append(
-                    (int(r["frame"]), float(r["x"]), float(r["y"]), float(r["yaw"]), float(r.get("speed") or "nan")))
+                row = (int(r["frame"]), float(r["x"]), float(r["y"]), float(r["yaw"]), float(r.get("speed") or "nan"))
             except (TypeError, ValueError) as e:
-                raise ValueError(f"{path}:{line}: bad pose row ({e})") from None
+                expected = "expected numbers in frame,x,y,yaw[,speed]"
+                raise ValueError(f"{path}:{line}: bad pose row, {expected} ({e})") from None
+            if not np.isfinite(row[1:4]).all() or (r.get("speed") and not math.isfinite(row[4])):
+                raise ValueError(f"{path}:{line}: x, y, yaw and speed must be finite numbers, got {dict(r)}")
+            rows.setdefault(Path(r["video"]).stem, []).append(row)
     out = {}
     for stem, rs in rows.items():
         rs.sort()
@@ -107,13 +134,25 @@ def _read_pose_json(path: Path) -> dict[str, dict]:
         if not isinstance(entry, dict):
             raise ValueError(f"{path}: entry {name!r} must be an object with 'poses'")
         item = dict(entry)
-        if item.get("poses") is not None:
-            arr = np.asarray(item["poses"], dtype=np.float64)
-            if arr.ndim != 2 or arr.shape[1] != 3:
-                raise ValueError(f"{path}: {name!r}.poses must be [[x, y, yaw], ...], got shape {arr.shape}")
-            item["poses"] = arr
+        for key, width in (("poses", 3), ("speed", 0)):
+            if item.get(key) is not None:
+                item[key] = _finite_array(item[key], width, f"{path}: {name!r}.{key}")
         out[Path(name).stem] = item
     return out
+
+
+def _finite_array(value, width: int, what: str) -> np.ndarray:
+    """``value`` as float64, shape ``(n, width)`` (``width`` 0: ``(n,)``), every entry finite; else ``ValueError``."""
+    form = "[[x, y, yaw], ...]" if width else "[number, ...] (one per frame)"
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be {form} of numbers, got {str(value)[:60]}") from None
+    if not ((arr.ndim == 2 and arr.shape[1] == width) if width else arr.ndim == 1):
+        raise ValueError(f"{what} must be {form}, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} must hold finite numbers (no NaN or inf)")
+    return arr
 
 
 def safe_id(stem: str) -> str:
@@ -122,11 +161,15 @@ def safe_id(stem: str) -> str:
 
 def convert_one(video: Path, out: Path, info: dict, size, fps, caption: str) -> str:
     frames = read_video(video)
-    src = source_fps(video)
+    src, times = source_fps(video), frame_times(video)
     poses = info.get("poses")
     if poses is not None and len(poses) != len(frames):
         raise ValueError(f"{video}: pose file has {len(poses)} poses but the video has {len(frames)} frames")
-    idx = resample_indices(len(frames), src, fps)
+    if info.get("speed") is not None and len(info["speed"]) != len(frames):
+        raise ValueError(f"{video}: pose file has {len(info['speed'])} speeds but the video has {len(frames)} frames")
+    if is_variable_rate(times, len(frames)):  # the mean rate, not the container's nominal one
+        src = float((len(frames) - 1) / times[-1])
+    idx = resample_indices(len(frames), src, fps, times)
     eid = safe_id(video.stem)
     meta = {"fps": float(fps or src), "env_id": "recording", "seed": None, "source": str(video),
             "source_fps": src, "caption": str(info.get("caption") or caption)}
@@ -134,8 +177,57 @@ def convert_one(video: Path, out: Path, info: dict, size, fps, caption: str) -> 
         meta["poses"] = np.asarray(poses)[idx].tolist()
         if info.get("speed") is not None:
             meta["speed"] = np.asarray(info["speed"], dtype=float)[idx].tolist()
+    _clear_stale(out / EPISODES_DIR, f".{eid}.*.tmp")
     write_episode(out, eid, crop_resize(frames[idx], size), meta)
     return eid
+
+
+def _clear_stale(folder: Path, pattern: str) -> None:
+    """Remove temporary files/folders a killed run left (one converter per output folder at a time)."""
+    for p in folder.glob(pattern):
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def check_settings(size, fps) -> None:
+    if len(size) != 2 or any(not isinstance(v, (int, np.integer)) or v < 8 for v in size):
+        raise ValueError(f"size: expected (height, width) of whole numbers >= 8 px, got {tuple(size)}")
+    if fps is not None and (not math.isfinite(fps) or fps <= 0):
+        raise ValueError(f"fps: expected a positive frame rate (or 0/None to keep the source rate), got {fps}")
+
+
+def _problem(p: Path, stems: dict) -> str | None:
+    """Why ``p`` cannot be converted (None: it can)."""
+    if not is_video_name(p):
+        return f"{p}: {not_a_video(p)}"
+    if safe_id(p.stem) in stems:
+        return f"{p}: same episode name as {stems[safe_id(p.stem)].name} (ids come from file names); rename one"
+    try:
+        video_length(p)
+    except VideoError as e:
+        return str(e)
+    stems[safe_id(p.stem)] = p
+    return None
+
+
+def _skip(p: Path, problem: str, skip_bad: bool, skipped: list) -> None:
+    if not skip_bad:
+        raise ValueError(problem)
+    warnings.warn(f"skipping bad input: {problem}", stacklevel=3)
+    skipped.append({"path": str(p), "problem": problem.removeprefix(f"{p}: ")})
+
+
+def usable_videos(files: list[Path], pose_file: Path | None, skip_bad: bool, skipped: list) -> list[Path]:
+    """The files worth converting; every other one raises (or, with ``skip_bad``, is warned about and listed)."""
+    videos, stems = [], {}
+    for p in files:
+        if pose_file is not None and p.resolve() == pose_file:
+            continue
+        problem = _problem(p, stems)
+        if problem:
+            _skip(p, problem, skip_bad, skipped)
+        else:
+            videos.append(p)
+    return videos
 
 
 def main(src: str, out: str, poses: str | None = None, size=(64, 128), fps: float | None = 10.0,
@@ -143,25 +235,23 @@ def main(src: str, out: str, poses: str | None = None, size=(64, 128), fps: floa
     src_dir, out_dir = Path(src), Path(out)
     if not src_dir.is_dir():
         raise FileNotFoundError(f"{src_dir}: source folder not found")
+    check_settings(size, fps)
     pose_map = read_pose_file(poses)
     written, existing, skipped = [], [], []
     files = sorted(p for p in src_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-    pose_file = Path(poses).resolve() if poses else None
-    for p in files:
+    videos = usable_videos(files, Path(poses).resolve() if poses else None, skip_bad, skipped)
+    for p in videos:
         try:
-            if p.suffix.lower() != ".mp4":
-                if pose_file is not None and p.resolve() == pose_file:
-                    continue
-                raise ValueError(f"{p}: not an mp4 file (only .mp4 videos are converted)")
             if is_complete(out_dir, safe_id(p.stem)):
                 existing.append(p.stem)
                 continue
             written.append(convert_one(p, out_dir, pose_map.get(p.stem, {}), size, fps, caption))
         except (ValueError, FileNotFoundError) as e:
-            if not skip_bad:
-                raise
-            warnings.warn(f"skipping bad input: {e}", stacklevel=2)
-            skipped.append({"path": str(p), "problem": str(e)})
+            _skip(p, str(e), skip_bad, skipped)
+    if not written and not existing:
+        why = "; ".join(f"{Path(s['path']).name}: {s['problem']}" for s in skipped[:5]) or "the folder has no files"
+        raise ValueError(f"{src_dir}: no usable videos to convert ({why})")
+    _clear_stale(out_dir, f".{MANIFEST_NAME}.*.tmp")
     manifest = write_manifest(out_dir, fps=fps, size=list(size), extra={"generator": "worldgen.data.convert"})
     unused = sorted(set(pose_map) - {p.stem for p in files})
     return {"out": str(out_dir), "written": len(written), "skipped_existing": len(existing),

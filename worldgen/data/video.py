@@ -4,8 +4,11 @@ where uint8 pixels become model floats and back.
 House convention: uint8 ``b t h w c`` (or ``t h w c``) at the edges (files, demo, FVD), float ``b c t h w`` in
 [-1, 1] inside models. ``to_float`` maps 0..255 to [-1, 1] (``x / 127.5 - 1``) and ``to_uint8`` maps back
 (clamp, ``(x + 1) * 127.5``, round); both rearrange with an einops pattern whose default is the house layout.
-Reading prefers decord when it is installed and falls back to PyAV; both return the same decoded pixels.
-A missing, truncated or corrupt file raises ``VideoError`` naming the file.
+Reading prefers decord when it is installed and falls back to PyAV (also when decord fails on a file PyAV reads:
+decord 0.6 refuses frames 48 px wide, for one); both return the same decoded pixels. Any container and codec this
+PyAV build decodes is read (``VIDEO_SUFFIXES``: mp4, mov, mkv, webm, avi, ...), odd frame sizes and variable frame
+rates included (``frame_times`` gives each frame's presentation time). A missing, truncated or corrupt file raises
+``VideoError`` naming the file; ``find_videos`` lists a folder's videos and names every file it skips, with the reason.
 """
 from __future__ import annotations
 
@@ -17,6 +20,23 @@ import numpy as np
 
 class VideoError(ValueError):
     """A video file is missing, unreadable or has the wrong shape/type."""
+
+
+# containers PyAV (FFmpeg) demuxes that hold camera or generated video; a file is tried by its content, the
+# suffix only decides which files of a folder are taken for videos
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".ogv", ".flv", ".wmv",
+                  ".3gp")
+
+
+def is_video_name(path: str | os.PathLike) -> bool:
+    """True if ``path``'s suffix is one of ``VIDEO_SUFFIXES`` (case-insensitive)."""
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def not_a_video(path: str | os.PathLike) -> str:
+    """The reason a file with another suffix is not taken for a video."""
+    suffix = Path(path).suffix or "no suffix"
+    return f"not a video file ({suffix}; expected one of {', '.join(VIDEO_SUFFIXES)})"
 
 
 def check_frames(frames: np.ndarray, what: str = "frames") -> np.ndarray:
@@ -96,19 +116,37 @@ def have_decord() -> bool:
     return True
 
 
-def read_video(path: str | os.PathLike, backend: str = "auto") -> np.ndarray:
-    """All frames of ``path`` as uint8 ``t h w 3``. ``backend``: auto (decord if installed) | decord | pyav."""
-    path = Path(path)
+def _run(path: Path, backend: str, with_decord, with_pyav, what: str = "decode"):
+    """``with_decord(path)`` or ``with_pyav(path)`` as ``backend`` says; ``auto`` tries decord (if installed) and then
+    PyAV, so a file decord cannot read but PyAV can is still read. Failures become ``VideoError`` naming the file."""
+    if backend not in ("auto", "decord", "pyav"):
+        raise ValueError(f"backend: expected auto, decord or pyav, got {backend!r}")
     if not path.is_file():
         raise VideoError(f"{path}: video file not found")
-    if backend == "auto":
-        backend = "decord" if have_decord() else "pyav"
-    try:
-        frames = _read_decord(path) if backend == "decord" else _read_pyav(path)
-    except VideoError:
-        raise
-    except Exception as e:
-        raise VideoError(f"{path}: cannot decode video ({type(e).__name__}: {e})") from None
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes), not a video")
+    tries = [with_decord, with_pyav] if backend == "auto" and have_decord() else \
+        [with_decord] if backend == "decord" else [with_pyav]
+    for i, fn in enumerate(tries):
+        try:
+            return fn(path)
+        except VideoError:
+            raise
+        except Exception as e:
+            if i == len(tries) - 1:
+                raise VideoError(f"{path}: cannot {what} video ({_reason(e)})") from None
+
+
+def _reason(e: Exception) -> str:
+    """A decoder error in a few words: FFmpeg's own text without its errno and the repeated file name."""
+    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
+
+
+def read_video(path: str | os.PathLike, backend: str = "auto") -> np.ndarray:
+    """All frames of ``path`` as uint8 ``t h w 3``. ``backend``: auto (decord if installed, else or on failure
+    PyAV) | decord | pyav."""
+    path = Path(path)
+    frames = _run(path, backend, _read_decord, _read_pyav)
     if len(frames) == 0:
         raise VideoError(f"{path}: video has no decodable frames")
     return frames
@@ -126,24 +164,16 @@ def _pyav_length(path: Path) -> int:
     return int(n)
 
 
+def _decord_length(path: Path) -> int:
+    import decord
+
+    return len(decord.VideoReader(str(path), ctx=decord.cpu(0)))
+
+
 def video_length(path: str | os.PathLike, backend: str = "auto") -> int:
     """Frame count from the container header (cheap); a missing, truncated or corrupt header raises ``VideoError``."""
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: video file not found")
-    if backend == "auto":
-        backend = "decord" if have_decord() else "pyav"
-    try:
-        if backend == "decord":
-            import decord
-
-            n = len(decord.VideoReader(str(path), ctx=decord.cpu(0)))
-        else:
-            n = _pyav_length(path)
-    except VideoError:
-        raise
-    except Exception as e:
-        raise VideoError(f"{path}: cannot open video ({type(e).__name__}: {e})") from None
+    n = _run(path, backend, _decord_length, _pyav_length, what="open")
     if n <= 0:
         raise VideoError(f"{path}: video has no frames")
     return n
@@ -169,22 +199,55 @@ def read_frames(path: str | os.PathLike, indices, backend: str = "auto") -> np.n
     """Frames ``indices`` (0-based, any order) of ``path`` as uint8 ``len(indices) h w 3``; same pixels either backend."""
     path = Path(path)
     indices = [int(i) for i in indices]
-    if not path.is_file():
-        raise VideoError(f"{path}: video file not found")
     if not indices or min(indices) < 0:
         raise VideoError(f"{path}: invalid frame indices {indices[:5]}")
-    if backend == "auto":
-        backend = "decord" if have_decord() else "pyav"
-    try:
-        if backend == "decord":
-            import decord
 
-            vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
-            if max(indices) >= len(vr):
-                raise VideoError(f"{path}: frame {max(indices)} requested but the video has {len(vr)} frames")
-            return vr.get_batch(indices).asnumpy()
-        return _read_pyav_indices(path, indices)
-    except VideoError:
-        raise
+    def with_decord(p: Path) -> np.ndarray:
+        import decord
+
+        vr = decord.VideoReader(str(p), ctx=decord.cpu(0))
+        if max(indices) >= len(vr):
+            raise VideoError(f"{p}: frame {max(indices)} requested but the video has {len(vr)} frames")
+        return vr.get_batch(indices).asnumpy()
+
+    return _run(path, backend, with_decord, lambda p: _read_pyav_indices(p, indices))
+
+
+def frame_times(path: str | os.PathLike) -> np.ndarray | None:
+    """Presentation time of every frame in seconds from the first (sorted; read from the packets, no decoding),
+    or None when the container gives no timestamps. Tells a variable-frame-rate file from a constant-rate one."""
+    import av
+
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            pts = [p.pts for p in container.demux(stream) if p.size and p.pts is not None]
+            base = stream.time_base
     except Exception as e:
-        raise VideoError(f"{path}: cannot decode video ({type(e).__name__}: {e})") from None
+        raise VideoError(f"{path}: cannot open video ({_reason(e)})") from None
+    if not pts or base is None:
+        return None
+    t = np.sort(np.asarray(pts, dtype=np.float64)) * float(base)
+    return t - t[0]
+
+
+def find_videos(root: str | os.PathLike, recursive: bool = True) -> tuple[list[Path], list[dict]]:
+    """The video files in folder ``root`` (sorted; hidden files and folders left out) and the files skipped, each
+    ``{"path", "problem"}``: another suffix (``not_a_video``) or a video whose header cannot be read."""
+    root = Path(root)
+    files = root.rglob("*") if recursive else root.iterdir()
+    videos, skipped = [], []
+    for p in sorted(files):
+        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(root).parts):
+            continue
+        if not is_video_name(p):
+            skipped.append({"path": str(p), "problem": not_a_video(p)})
+            continue
+        try:
+            video_length(p)
+        except VideoError as e:
+            skipped.append({"path": str(p), "problem": str(e).removeprefix(f"{p}: ")})
+            continue
+        videos.append(p)
+    return videos, skipped

@@ -33,6 +33,7 @@ from typing import Optional
 
 import numpy as np
 
+from worldgen.data.video import VIDEO_SUFFIXES
 from worldgen.demo import pipelines as P
 
 log = logging.getLogger("worldgen.demo")
@@ -352,8 +353,8 @@ def _driving_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
         with gr.Column(scale=1):
             context = gr.Dropdown(labels, value=labels[0], label="starting context")
             limit = f"≤ {L.max_upload_frames} frames, ≤ {L.max_upload_mb:g} MB"
-            upload = gr.File(label=f"or upload a short mp4 ({limit})",
-                             file_types=[".mp4"], type="filepath", height=110)
+            upload = gr.File(label=f"or upload a short video: mp4, mov, mkv, webm, avi ({limit})",
+                             file_types=list(VIDEO_SUFFIXES), type="filepath", height=110)
             preset = gr.Dropdown(list(P.PRESETS), value="keep lane", label="ego plan")
             speed = gr.Slider(0, L.max_speed, value=20, step=0.5, label="speed for presets (m/s)")
             schedule = gr.Textbox(lines=3, label="custom schedule", placeholder=P.SCHEDULE_HELP,
@@ -407,8 +408,8 @@ def _drift_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
             picked = gr.Dropdown(demo.generated_videos(), multiselect=True, allow_custom_value=True,
                                  label="generated videos (this session)")
             refresh = gr.Button("refresh list", size="sm")
-            uploads = gr.File(label=f"or upload mp4 files (≤ {L.max_drift_videos})", file_count="multiple",
-                              file_types=[".mp4"], type="filepath")
+            uploads = gr.File(label=f"or upload videos: mp4, mov, mkv, webm, avi (≤ {L.max_drift_videos})",
+                              file_count="multiple", file_types=list(VIDEO_SUFFIXES), type="filepath")
             window = gr.Slider(9, 64, value=16, step=1, label="window (frames)")
             stride = gr.Slider(1, 256, value=8, step=1, label="stride between windows (frames)")
             button = gr.Button("Compute drift curve", variant="primary", elem_id="drift-generate")

@@ -93,10 +93,15 @@ def inside(path: str | Path, folder: str | Path) -> Path:
     return p
 
 
-def check_upload(path: str | Path, upload_root: str | Path, limits: Limits, suffixes=(".mp4",)) -> Path:
+def check_upload(path: str | Path, upload_root: str | Path, limits: Limits, suffixes=None) -> Path:
+    """The upload's resolved path, after the folder, suffix (default: any video container, ``VIDEO_SUFFIXES``),
+    presence and size checks; the content is checked when it is read (``read_upload_video``)."""
+    from worldgen.data.video import VIDEO_SUFFIXES
+
+    suffixes = tuple(suffixes or VIDEO_SUFFIXES)
     p = inside(path, upload_root)
     if p.suffix.lower() not in suffixes:
-        raise InputError(f"{p.name}: expected a {' or '.join(suffixes)} file")
+        raise InputError(f"{p.name}: expected a file ending in {', '.join(suffixes)}")
     if not p.is_file():
         raise InputError(f"{p.name}: the uploaded file is gone; upload it again")
     mb = p.stat().st_size / 1e6

@@ -175,7 +175,8 @@ def read_state_dict(path: Path) -> dict:
         try:
             state = load_torch_checkpoint(path)
         except Exception as e:
-            raise ValueError(f"{path}: not a TorchScript detector or a weights-only state_dict ({e})") from None
+            why = str(e) or ("empty file" if path.stat().st_size == 0 else type(e).__name__)
+            raise ValueError(f"{path}: not a TorchScript detector or a weights-only state_dict ({why})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -207,6 +208,9 @@ def load_i3d_state_dict(net: InceptionI3d, state: dict, source: str) -> Inceptio
 
 def load_detector(spec: str, size: int = DEFAULT_SIZE, seed: int = 0, device: str = "cpu") -> Detector:
     """``random`` | ``i3d:PATH`` -> a ready detector. ``size`` is the I3D input resolution (224 for real FVD)."""
+    if not isinstance(size, int) or size < 8:
+        raise ValueError(f"--size: the detector's input resolution must be a whole number >= 8 px (224 for FVD "
+                         f"comparable to published numbers), got {size}")
     if spec == "random":
         return random_detector(seed, size, device)
     if not spec.startswith("i3d:"):

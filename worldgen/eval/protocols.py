@@ -15,7 +15,10 @@ Gaussians (``worldgen.eval.frechet``; 1/N covariances, ``worldgen.eval.stats``).
 
 Every protocol needs clips of at least ``worldgen.eval.i3d.MIN_FRAMES`` frames; a video shorter than what the
 protocol needs raises ``ValueError`` naming it. Seeds pick the random clip offsets (and so the real reference); runs
-over several seeds report the mean and the spread (sample standard deviation over seeds, ``ddof=1``).
+over several seeds report the mean and the spread (sample standard deviation over seeds, ``ddof=1``). A video's
+random offsets come from the seed, its length and a digest of its pixels (``content_key``), never from its side or its
+place in the list: the same video gets the same clips on either side, so FVD of a set against itself is 0 with
+random offsets too, while different videos get independent offsets.
 
 Python API (used by the world model and ART-V)::
 
@@ -31,6 +34,7 @@ an episode folder); float arrays need ``input_range=(lo, hi)``. ``detector`` is 
 """
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -109,14 +113,22 @@ def _need(n_frames: int, span: int, name: str, protocol: Protocol) -> None:
                          f"(I3D itself needs at least {MIN_FRAMES})")
 
 
-def reference_starts(n_frames: int, protocol: Protocol, opts: Options, seed: int, side: int, index: int) -> list[int]:
-    """Clip starts for single protocols and the drift/prefix reference; seeded per (seed, side, video index)."""
+def content_key(frames: np.ndarray) -> int:
+    """A 64-bit digest of a video's pixels and shape: identical videos share their random clip offsets."""
+    h = hashlib.blake2b(str((frames.shape, frames.dtype.str)).encode(), digest_size=8)
+    h.update(np.ascontiguousarray(frames).data)
+    return int.from_bytes(h.digest(), "little")
+
+
+def reference_starts(n_frames: int, protocol: Protocol, opts: Options, seed: int, key: int) -> list[int]:
+    """Clip starts for single protocols and the drift/prefix reference; seeded per (seed, video length, video
+    content ``key``), so the same video gets the same clips on the real and the fake side."""
     span, k = protocol.span, opts.clips_per_video
     if opts.offsets == "start":
         return [i * span for i in range(k) if (i + 1) * span <= n_frames] or [0]
     if opts.offsets != "random":
         raise ValueError(f"offsets: expected 'random' or 'start', got {opts.offsets!r}")
-    rng = np.random.default_rng([seed, side, index])
+    rng = np.random.default_rng([seed, n_frames, key])
     return sorted(int(s) for s in rng.integers(0, n_frames - span + 1, size=k))
 
 
@@ -132,15 +144,17 @@ def window_starts(n_frames: int, protocol: Protocol, opts: Options) -> list[int]
     return list(range(0, _limit(n_frames, opts) - protocol.span + 1, opts.window_stride))
 
 
-def clip_plan(protocol: Protocol, opts: Options, seed: int, side: int) -> Callable[[int, int, str], list]:
-    """``plan(index, n_frames, name) -> [(group, start), ...]``; ``side`` 0 = real, 1 = fake."""
-    def plan(index: int, n_frames: int, name: str) -> list:
+def clip_plan(protocol: Protocol, opts: Options, seed: int, side: int) -> Callable[[np.ndarray, str], list]:
+    """``plan(frames, name) -> [(group, start), ...]``; ``side`` 0 = real, 1 = fake."""
+    def plan(frames: np.ndarray, name: str) -> list:
+        n_frames = int(frames.shape[0])
         _need(n_frames, protocol.span, name, protocol)
         if protocol.kind == "blocks":
             return [(s, s) for s in block_starts(n_frames, protocol, opts)]
         if protocol.kind == "windows" and side == 1:
             return [(s, s) for s in window_starts(n_frames, protocol, opts)]
-        return [("all", s) for s in reference_starts(n_frames, protocol, opts, seed, side, index)]
+        key = content_key(frames) if opts.offsets == "random" else 0
+        return [("all", s) for s in reference_starts(n_frames, protocol, opts, seed, key)]
     return plan
 
 
@@ -199,7 +213,7 @@ def extract(detector: Detector, videos: VideoSet, protocol: Protocol, plan: Call
         out.frames.append(int(frames.shape[0]))
         out.resolutions.add(tuple(int(s) for s in frames.shape[1:3]))
         starts = []
-        for group, start in plan(i, frames.shape[0], videos.names[i]):
+        for group, start in plan(frames, videos.names[i]):
             batcher.add(group, frames[start:start + protocol.span:protocol.stride])
             starts.append(start)
         out.offsets[videos.names[i]] = starts
@@ -302,7 +316,13 @@ def _spread(values: list[float]) -> float:
 def _side_info(videos: VideoSet, ext: Extraction) -> dict:
     return {"source": videos.source, "n_videos": len(videos), "n_clips": ext.n_clips,
             "frames_min": min(ext.frames), "frames_max": max(ext.frames),
-            "resolutions": sorted([list(r) for r in ext.resolutions])}
+            "resolutions": sorted([list(r) for r in ext.resolutions]), "skipped": videos.skipped}
+
+
+def skip_warnings(real: VideoSet, fake: VideoSet) -> list[str]:
+    """One line per file a side's folder held but the evaluation does not use."""
+    return [f"{side}: skipped {s['path']}: {s['problem']}" for side, v in (("real", real), ("fake", fake))
+            for s in v.skipped]
 
 
 def summarise(protocol: Protocol, opts: Options, detector: Detector, runs: list, real: VideoSet,
@@ -319,7 +339,8 @@ def summarise(protocol: Protocol, opts: Options, detector: Detector, runs: list,
         "clip": {"frames": protocol.clip_len, "stride": protocol.stride, "span": protocol.span},
         "options": asdict(opts), "covariance": "1/N (maximum likelihood); sums accumulated in float64",
         "real": _side_info(real, side["real"]), "fake": _side_info(fake, side["fake"]),
-        "n_real": len(real), "n_fake": len(fake), "warnings": sorted({w for r in runs for w in r["warnings"]}),
+        "n_real": len(real), "n_fake": len(fake), "skipped": {"real": real.skipped, "fake": fake.skipped},
+        "warnings": skip_warnings(real, fake) + sorted({w for r in runs for w in r["warnings"]}),
         "runs": runs,
     }
     if protocol.kind != "single":
@@ -346,7 +367,10 @@ def evaluate(real, fake, protocol: str = "fvd16", detector="random", seeds: Iter
     opts = options or Options()
     proto = get_protocol(protocol, window)
     if opts.window_stride < 1 or opts.clips_per_video < 1 or opts.batch_size < 1:
-        raise ValueError("window_stride, clips_per_video and batch_size must be >= 1")
+        raise ValueError(f"stride, clips_per_video and batch_size must be >= 1, got {opts.window_stride}, "
+                         f"{opts.clips_per_video} and {opts.batch_size}")
+    if opts.horizon is not None and opts.horizon < 1:
+        raise ValueError(f"horizon: expected a number of frames >= 1 (or none for all), got {opts.horizon}")
     det = _as_detector(detector, size, detector_seed, device)
     real_set = VideoSet.from_any(real, opts.n_real, input_range, "real")
     fake_set = VideoSet.from_any(fake, opts.n_fake, input_range, "fake")

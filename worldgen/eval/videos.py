@@ -1,8 +1,11 @@
-"""Video inputs for the FVD evaluator: folders of mp4 files, worldgen driving episodes, or in-memory arrays.
+"""Video inputs for the FVD evaluator: folders of video files, worldgen driving episodes, or in-memory arrays.
 
-A path may be one ``.mp4`` file, a worldgen episode folder (``DIR/episodes/<id>/video.mp4``, read as those), or any
-folder of ``.mp4`` files (searched recursively, sorted, hidden files and folders skipped). In-memory inputs are uint8
-arrays ``b t h w c`` / ``t h w c`` or a list of ``t h w c`` arrays (float arrays with a declared ``input_range``).
+A path may be one video file, a worldgen episode folder (``DIR/episodes/<id>/video.mp4``, read as those), or any
+folder of videos (searched recursively, sorted, hidden files and folders skipped) in any container and codec PyAV
+decodes (``worldgen.data.video.VIDEO_SUFFIXES``: mp4, mov, mkv, webm, avi, ...). Files of a folder that are not
+videos, or whose header cannot be read, are skipped and named with the reason (``VideoSet.skipped``; the FVD record
+lists them and the CLI warns); a folder with no usable video is an error. In-memory inputs are uint8 arrays
+``b t h w c`` / ``t h w c`` or a list of ``t h w c`` arrays (float arrays with a declared ``input_range``).
 Files are decoded one at a time with ``worldgen.data.video.read_video``, so memory does not grow with their number.
 """
 from __future__ import annotations
@@ -12,27 +15,38 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen.data.video import find_videos, is_video_name, not_a_video, video_length
+
 
 def _visible(path: Path, root: Path) -> bool:
     return not any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def list_videos(root: str | os.PathLike) -> list[Path]:
-    """The mp4 files under ``root``: episodes first if ``root/episodes/*/video.mp4`` exist, else ``**/*.mp4``."""
+def scan_videos(root: str | os.PathLike) -> tuple[list[Path], list[dict]]:
+    """(videos, skipped) under ``root``: episodes if ``root/episodes/*/video.mp4`` exist, else every video file of
+    the folder (recursive); ``skipped`` names each other file with the reason (``{"path", "problem"}``)."""
     root = Path(root)
     if root.is_file():
-        if root.suffix.lower() != ".mp4":
-            raise ValueError(f"{root}: expected an .mp4 file or a folder of them")
-        return [root]
+        if not is_video_name(root):
+            raise ValueError(f"{root}: {not_a_video(root)}")
+        video_length(root)  # an unreadable single file is an error naming it
+        return [root], []
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such file or folder")
     episodes = sorted(p for p in (root / "episodes").glob("*/video.mp4") if _visible(p, root))
     if episodes:
-        return episodes
-    videos = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".mp4" and p.is_file() and _visible(p, root))
+        return episodes, []
+    videos, skipped = find_videos(root)
     if not videos:
-        raise ValueError(f"{root}: no videos found (expected episodes/*/video.mp4 or .mp4 files in the folder)")
-    return videos
+        why = "; ".join(f"{Path(s['path']).relative_to(root)}: {s['problem']}" for s in skipped[:5])
+        raise ValueError(f"{root}: no usable videos (expected episodes/*/video.mp4 or video files in the folder"
+                         + (f"; skipped {len(skipped)} file(s): {why}" if skipped else "; the folder is empty") + ")")
+    return videos, skipped
+
+
+def list_videos(root: str | os.PathLike) -> list[Path]:
+    """The video files ``scan_videos`` takes from ``root`` (the skipped ones left out)."""
+    return scan_videos(root)[0]
 
 
 def _video_name(path: Path, root: Path) -> str:
@@ -44,8 +58,9 @@ def _video_name(path: Path, root: Path) -> str:
 class VideoSet:
     """An indexable set of videos; ``get(i)`` returns ``t h w c`` (uint8, or float within ``input_range``)."""
 
-    def __init__(self, items: list, names: list[str], source: str, input_range=None):
+    def __init__(self, items: list, names: list[str], source: str, input_range=None, skipped=None):
         self.items, self.names, self.source, self.input_range = items, names, source, input_range
+        self.skipped = list(skipped or [])  # files of the source folder not used, each {"path", "problem"}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -64,9 +79,10 @@ class VideoSet:
             return obj
         if isinstance(obj, (str, os.PathLike)):
             root = Path(obj)
-            paths = list_videos(root)
+            paths, skipped = scan_videos(root)
             items, names, source = paths, [_video_name(p, root) for p in paths], str(root)
         else:
+            skipped = []
             items = _arrays(obj, what)
             names = [str(v) if isinstance(v, Path) else f"{what}[{i}]" for i, v in enumerate(items)]
             source = f"<{len(items)} videos given in memory or as a list>"
@@ -74,7 +90,7 @@ class VideoSet:
             if limit < 1:
                 raise ValueError(f"{what}: the number of videos to use must be >= 1, got {limit}")
             items, names = items[:limit], names[:limit]
-        return cls(items, names, source, input_range)
+        return cls(items, names, source, input_range, skipped)
 
 
 def _arrays(obj, what: str) -> list:

@@ -34,6 +34,10 @@ class ToyDataConfig:
     noise: float = 0.1  # std of the label noise
     seed: int = 1234  # seed of the synthetic data (independent of the run seed)
 
+    def __post_init__(self):
+        if self.n_train < 1 or self.n_val < 0:
+            raise ValueError(f"data.n_train must be >= 1 and data.n_val >= 0, got {self.n_train} and {self.n_val}")
+
 
 @dataclass
 class Config(ExperimentConfig):

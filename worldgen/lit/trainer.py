@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
@@ -15,6 +16,7 @@ import torch
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from worldgen.config import ConfigError, TrainerConfig
 
@@ -97,16 +99,20 @@ def build_trainer(cfg: TrainerConfig, out_dir: str | os.PathLike, callbacks: Ite
         from lightning.pytorch.strategies import DDPStrategy
 
         strategy = DDPStrategy(process_group_backend="gloo")
-    return L.Trainer(
-        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy,
-        precision=cfg.precision, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
-        gradient_clip_val=cfg.gradient_clip_val, accumulate_grad_batches=cfg.accumulate_grad_batches,
-        log_every_n_steps=cfg.log_every_n_steps, val_check_interval=cfg.val_check_interval,
-        limit_val_batches=cfg.limit_val_batches, logger=_loggers(cfg, out_dir) or False, callbacks=cbs,
-        enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic, default_root_dir=str(out_dir),
-        plugins=[AtomicCheckpointIO()], num_sanity_val_steps=cfg.num_sanity_val_steps,
-        enable_model_summary=False,
-    )
+    try:
+        return L.Trainer(
+            accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=strategy,
+            precision=cfg.precision, max_steps=cfg.max_steps, max_epochs=cfg.max_epochs,
+            gradient_clip_val=cfg.gradient_clip_val, accumulate_grad_batches=cfg.accumulate_grad_batches,
+            log_every_n_steps=cfg.log_every_n_steps, val_check_interval=cfg.val_check_interval,
+            limit_val_batches=cfg.limit_val_batches, logger=_loggers(cfg, out_dir) or False, callbacks=cbs,
+            enable_progress_bar=cfg.progress_bar, deterministic=cfg.deterministic, default_root_dir=str(out_dir),
+            plugins=[AtomicCheckpointIO()], num_sanity_val_steps=cfg.num_sanity_val_steps,
+            enable_model_summary=False,
+        )
+    except (MisconfigurationException, TypeError) as e:  # Lightning's own checks of accelerator, devices, steps ...
+        raise ConfigError(f"trainer: {e} (accelerator={cfg.accelerator!r}, devices={cfg.devices!r}, "
+                          f"max_steps={cfg.max_steps})") from None
 
 
 def resolve_resume(cfg: TrainerConfig, out_dir: str | os.PathLike) -> Optional[str]:
@@ -122,6 +128,9 @@ def resolve_resume(cfg: TrainerConfig, out_dir: str | os.PathLike) -> Optional[s
     path = Path(cfg.resume)
     if not path.is_file():
         raise FileNotFoundError(f"trainer.resume: checkpoint {path} not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes zip archives; a truncated one loses its central directory
+        raise ValueError(f"trainer.resume: {path} is not a PyTorch checkpoint (empty, truncated or another format; "
+                         f"expected a .ckpt written by worldgen train)")
     return str(path)
 
 

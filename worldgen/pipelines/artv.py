@@ -14,14 +14,15 @@ The one pipeline behind ``worldgen generate artv`` and the demo's Text-to-video 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from worldgen.artv.generate import GenerateOptions, from_uint8, load_checkpoint, prompt_schedule, read_image, \
-    rollout, text_schedule_fn, to_uint8
+from worldgen.artv.generate import GenerateOptions, check_options, from_uint8, load_checkpoint, prompt_schedule, \
+    read_image, rollout, text_schedule_fn, to_uint8
 
 
 @dataclass
@@ -67,9 +68,7 @@ class ArtvPipeline:
             progress: bool = False) -> np.ndarray:
         """``opts.frames`` frames (uint8 ``t h w c``) from a prompt schedule and/or a first image (uint8 ``h w 3``,
         resized to the model's frame size)."""
-        opts = opts or GenerateOptions()
-        if opts.sampler not in ("heun", "euler"):
-            raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
+        opts = check_options(opts or GenerateOptions())
         schedule = prompt_schedule(list(prompts), list(switch_at), opts.frames)
         if first is None and not any(schedule):
             raise ValueError("give --image, a non-empty --prompt, or both")
@@ -90,11 +89,16 @@ def generate(g: GenerateConfig) -> np.ndarray:
     """Generate one video and write ``g.out`` (mp4) and ``g.out`` with suffix .yaml; returns uint8 (t h w c)."""
     from omegaconf import OmegaConf
 
+    from worldgen.config import check_device
     from worldgen.data.video import write_video
-    from worldgen.io import write_text
+    from worldgen.io import check_output, write_text
 
-    opts = g.options
-    prompt_schedule(list(g.prompts), list(g.switch_at), opts.frames)  # bad schedules fail before loading the model
+    opts = check_options(g.options)  # bad settings fail before loading the model
+    prompt_schedule(list(g.prompts), list(g.switch_at), opts.frames)
+    if not (math.isfinite(g.fps) and g.fps > 0):
+        raise ValueError(f"--fps: expected a positive frame rate, got {g.fps}")
+    check_output(g.out, what="--out")
+    check_device(g.device, "--device")
     pipe = ArtvPipeline.load(g.ckpt, g.device)
     frames = pipe.run(g.prompts, g.switch_at, opts, read_image(g.image) if g.image else None, progress=g.progress)
     write_video(g.out, frames, g.fps)

@@ -20,6 +20,7 @@ The one pipeline behind ``worldgen generate drivingworld`` and the demo's Drivin
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -30,8 +31,8 @@ from einops import rearrange
 
 from worldgen.data.video import to_float, to_uint8
 from worldgen.worldmodel.model import N_EGO, DrivingWorldGPT
-from worldgen.worldmodel.rollout import SamplingConfig, control_file_poses, integrate_poses, rollout, \
-    scripted_poses
+from worldgen.worldmodel.rollout import SamplingConfig, check_sampling, control_file_poses, integrate_poses, \
+    rollout, scripted_poses
 
 OnFrames = Callable[[int, np.ndarray], None]  # (index of the first frame, uint8 t h w c)
 
@@ -235,11 +236,27 @@ def forced_ego(pipe: DrivingPipeline, g: GenerateConfig, context: DriveContext) 
     return pipe.plan_tokens(rel), how
 
 
+def check_config(g: GenerateConfig) -> None:
+    """Every setting in range and the output writable, before anything is loaded; else ``ValueError`` naming it."""
+    from worldgen.io import check_output
+
+    if g.frames < 1 or g.context_frames < 0 or g.chunk < 1:
+        raise ValueError(f"--frames must be >= 1, --context-frames >= 0 (0 = the model's) and chunk >= 1, got "
+                         f"{g.frames}, {g.context_frames} and {g.chunk}")
+    if not (math.isfinite(g.fps) and g.fps > 0):
+        raise ValueError(f"--fps: expected a positive frame rate, got {g.fps}")
+    if g.speed is not None and not (math.isfinite(g.speed) and g.speed >= 0):
+        raise ValueError(f"--speed: expected a finite speed >= 0 m/s, got {g.speed}")
+    if g.save_frames and not g.tokenizer:
+        raise ValueError("--save-frames needs --tokenizer (without it the rollout is tokens-only)")
+    check_sampling(g.sampling)
+    check_output(g.out, what="--out")
+
+
 def generate(g: GenerateConfig) -> dict:
     """Load, roll out ``g.frames`` frames after a token-shard context, stream-decode, write the outputs; returns the
     summary (also written as ``OUT.summary.json``)."""
-    if g.save_frames and not g.tokenizer:
-        raise ValueError("--save-frames needs --tokenizer (without it the rollout is tokens-only)")
+    check_config(g)
     torch.set_num_threads(max(1, g.threads))
     pipe = DrivingPipeline.load(g.ckpt, g.tokenizer, chunk=g.chunk)
     tokens_root = g.tokens or pipe.raw.get("data", {}).get("root")
@@ -277,4 +294,4 @@ def write_outputs(g: GenerateConfig, pipe: DrivingPipeline, context: DriveContex
 
 
 __all__ = ["GenerateConfig", "DriveContext", "DriveResult", "StreamingDecoder", "DrivingPipeline", "forced_ego",
-           "generate", "write_outputs"]
+           "check_config", "generate", "write_outputs"]

@@ -262,10 +262,31 @@ def _model_buffer(cfg: RAVLConfig, task, oracle: bool) -> ReplayBuffer:
     return ReplayBuffer.for_env(cap, task.obs_dim, task.act_dim, extra, seed=cfg.seed + 1)
 
 
-def train(cfg: RAVLConfig, progress: bool = True) -> list[dict]:
-    """Run RAVL / Base as configured; writes ``metrics.csv`` each epoch and the checkpoint at the end."""
+def check_config(cfg: RAVLConfig) -> None:
+    """What ``worldgen.config`` cannot know about a RAVL config (its generic checks cover NaN/inf, batch sizes,
+    learning rates, ensemble sizes, epochs); every problem is a ``ValueError`` naming the field, before any work."""
+    from worldgen.config import check_device
+    from worldgen.io import check_output
+
+    r = cfg.rollout
+    if min(r.length, r.batch, r.every, r.retain_epochs, cfg.eval_every, cfg.eval_episodes, cfg.q_eval_states) < 1:
+        raise ValueError(f"rollout.length/batch/every/retain_epochs, eval_every, eval_episodes and q_eval_states must "
+                         f"be >= 1, got {r.length}/{r.batch}/{r.every}/{r.retain_epochs}, {cfg.eval_every}, "
+                         f"{cfg.eval_episodes} and {cfg.q_eval_states}")
+    if not 0 <= r.real_ratio <= 1:
+        raise ValueError(f"rollout.real_ratio: expected a fraction in [0, 1], got {r.real_ratio}")
+    if cfg.dynamics.num_elites > cfg.dynamics.ensemble_size:
+        raise ValueError(f"dynamics.num_elites ({cfg.dynamics.num_elites}) cannot exceed dynamics.ensemble_size "
+                         f"({cfg.dynamics.ensemble_size})")
     if cfg.oracle_patch and cfg.env.lower() != "pointmass":
         raise ValueError("oracle_patch needs the true value function, known only for env 'pointmass'")
+    check_device(cfg.device, "device")
+    check_output(cfg.out_dir, folder=True, what="out_dir")
+
+
+def train(cfg: RAVLConfig, progress: bool = True) -> list[dict]:
+    """Run RAVL / Base as configured; writes ``metrics.csv`` each epoch and the checkpoint at the end."""
+    check_config(cfg)
     _seed_all(cfg.seed)
     out, device = Path(cfg.out_dir), torch.device(cfg.device)
     task = make_task(cfg)

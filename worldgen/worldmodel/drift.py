@@ -109,16 +109,18 @@ def world_model_loss(model: DrivingWorldGPT, batch: dict, cfg: DriftConfig, trai
     valid[..., :N_EGO] = keep[:, 1:, None]
     w = token_weights(ce.shape[1], model.n_img, cfg).to(ce.device)
     loss = weighted_mean(ce, w, valid)
-    return loss, _logs(loss, ce, valid, img_logits, img[:, 1:], stats)
+    return loss, _logs(loss, ce, valid, img_logits, img[:, 1:], stats, img[:, :-1])
 
 
-def _logs(loss, ce, valid, img_logits, img_t, stats) -> dict:
+def _logs(loss, ce, valid, img_logits, img_t, stats, img_prev) -> dict:
     with torch.no_grad():
         ego_valid = valid[..., :N_EGO].float()
         logs = {"loss": loss.detach(), "ce_image": ce[..., N_EGO:].mean()}
         for j, name in enumerate(("yaw", "x", "y")):
             logs[f"ce_{name}"] = (ce[..., j] * ego_valid[..., j]).sum() / ego_valid[..., j].sum().clamp_min(1)
         logs["acc_image"] = (img_logits.argmax(-1) == img_t).float().mean()
+        # the persistence baseline on the same tokens: predict every image token as the previous frame's
+        logs["acc_image_copy_last"] = (img_prev == img_t).float().mean()
         if stats is not None:
             logs["masked_samples"] = stats["select"].float().mean()
             logs["replaced_img"] = stats["replaced_img"].float().mean()

@@ -110,7 +110,7 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
     frame; CPU time is the load-independent cost on a shared machine).
     """
     model.eval()
-    sampling = sampling or SamplingConfig()
+    sampling = check_sampling(sampling or SamplingConfig())
     generator = torch.Generator(device=context["img"].device).manual_seed(seed)
     decoder = FrameDecoder(model, sampling, generator, cached)
     b, tc = context["img"].shape[:2]
@@ -176,31 +176,77 @@ def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: 
     return poses
 
 
+CONTROL_COLUMNS = ("speed", "lateral_speed", "yaw_rate")  # m/s, m/s, rad/s; lateral_speed optional
+
+
+def _read_controls(p) -> dict:
+    """A control file's columns as ``{name: list}``: JSON object of lists, or CSV with a header row."""
+    import csv
+    import json
+
+    if p.suffix.lower() not in (".json", ".csv"):
+        raise ValueError(f"{p}: expected a .json or .csv control file")
+    text = p.read_text(errors="replace")
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: not valid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{p}: expected a JSON object {{\"speed\": [...], \"yaw_rate\": [...]}}, "
+                             f"got {type(data).__name__}")
+        return data
+    rows = list(csv.DictReader(text.splitlines()))
+    return {k.strip(): [r[k] for r in rows] for k in (rows[0] if rows else {}) if k}
+
+
+def _control_column(p, data: dict, key: str) -> np.ndarray:
+    values = data[key] if isinstance(data[key], list) else [data[key]]
+    try:
+        col = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{p}: '{key}' must be numbers, one per frame, got {str(values)[:60]}") from None
+    if col.ndim != 1:
+        raise ValueError(f"{p}: '{key}' must be a flat list of numbers, one per frame, got shape {col.shape}")
+    bad = np.flatnonzero(~np.isfinite(col))
+    if len(bad):
+        raise ValueError(f"{p}: '{key}' must be finite numbers (row {bad[0]} is {col[bad[0]]})")
+    return col
+
+
 def control_file_poses(path: str, n_frames: int, fps: float) -> np.ndarray:
     """Relative poses from a control file: JSON ``{"speed": [...], "yaw_rate": [...], "lateral_speed": [...]}``
     or CSV with a header naming those columns (m/s, rad/s, m/s; lateral optional). Shorter files hold the last value.
+    Anything else (another format, a missing column, a value that is not a finite number) is a ``ValueError``
+    naming the file.
     """
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: control file not found")
-    if p.suffix == ".json":
-        import json
-
-        data = json.loads(p.read_text())
-    else:
-        arr = np.genfromtxt(p, delimiter=",", names=True)
-        data = {k: np.atleast_1d(arr[k]).tolist() for k in arr.dtype.names}
+    data = _read_controls(p)
     if "speed" not in data or "yaw_rate" not in data:
-        raise ValueError(f"{p}: control file needs 'speed' (m/s) and 'yaw_rate' (rad/s) per frame")
-    cols = [np.asarray(data[k], dtype=np.float64) for k in ("speed", "lateral_speed", "yaw_rate") if k in data]
-    if "lateral_speed" not in data:
-        cols.insert(1, np.zeros_like(cols[0]))
+        raise ValueError(f"{p}: control file needs 'speed' (m/s) and 'yaw_rate' (rad/s) per frame, "
+                         f"got columns {sorted(data)}")
+    cols = [_control_column(p, data, k) if k in data else None for k in CONTROL_COLUMNS]
+    if cols[1] is None:
+        cols[1] = np.zeros_like(cols[0])
     if not all(len(c) == len(cols[0]) and len(c) > 0 for c in cols):
         raise ValueError(f"{p}: control columns must be non-empty and of equal length")
     idx = np.minimum(np.arange(n_frames), len(cols[0]) - 1)
     return (np.stack([c[idx] for c in cols], axis=1) / fps).astype(np.float32)
+
+
+def check_sampling(cfg: SamplingConfig) -> SamplingConfig:
+    """``cfg`` once its values are usable; else a ``ValueError`` naming the setting."""
+    if not (math.isfinite(cfg.temperature) and cfg.temperature >= 0):
+        raise ValueError(f"temperature: expected a finite number >= 0 (0 = greedy), got {cfg.temperature}")
+    if cfg.top_k < 0:
+        raise ValueError(f"top_k: expected a whole number >= 0 (0 = off), got {cfg.top_k}")
+    if not 0 < cfg.top_p <= 1:
+        raise ValueError(f"top_p: expected a probability mass in (0, 1] (1 = off), got {cfg.top_p}")
+    return cfg
 
 
 def integrate_poses(rel: np.ndarray, start=(0.0, 0.0, 0.0)) -> np.ndarray:
