@@ -23,7 +23,7 @@ from typing import Sequence
 
 from worldgen.commands import Handler, from_args
 from worldgen.config import load as load_config
-from worldgen.io import atomic_path, write_json
+from worldgen.io import atomic_path, write_csv, write_json
 
 DEFAULT_EDGE_CONFIG = "configs/ravl/edge_of_reach.yaml"  # --config default, relative to the working directory
 
@@ -114,7 +114,7 @@ def edge_of_reach(
     else:
         results = [_run_variant(j) for j in jobs]
     rows = [r for res in results for r in res]
-    _write_rows(out / "edge_of_reach.csv", rows)
+    write_csv(out / "edge_of_reach.csv", rows)
     plot_edge_of_reach(rows, out / "edge_of_reach.png")
     summary = summarize(rows)
     write_json(out / "summary.json", summary)
@@ -142,12 +142,6 @@ def _parse(key: str, value: str):
     return int(value) if key in ("seed", "epoch", "step", "diverged") else float(value)
 
 
-def _write_rows(path: Path, rows: list[dict]) -> None:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -25,7 +25,6 @@ and read through one filename constant (the public code saved and loaded differe
 """
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ import torch
 from tqdm import tqdm
 
 from worldgen.config import save as save_config
-from worldgen.io import load_weights, save_weights, write_json, atomic_path
+from worldgen.io import load_weights, save_weights, write_csv, write_json
 from worldgen.rl.agents.sac_n import SACN, SACNConfig
 from worldgen.rl.buffers import ReplayBuffer, mixed_batch
 from worldgen.rl.dynamics import DynamicsConfig, EnsembleDynamics, LearnedDynamics, train_dynamics
@@ -246,12 +245,6 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _model_buffer(cfg: RAVLConfig, task, oracle: bool) -> ReplayBuffer:
@@ -314,7 +307,7 @@ def train(cfg: RAVLConfig, progress: bool = True) -> list[dict]:
         row = _epoch_row(cfg, task, agent, real, model_buf, rng, epoch, step, sums, time.time() - start)
         history.append(row)
         bar.set_postfix(q=f"{row['q_mean']:.3g}", q_edge=f"{row['q_edge_mean']:.3g}", ret=row.get("return"))
-        _write_csv(out / "metrics.csv", history)
+        write_csv(out / "metrics.csv", history)
         if row["diverged"]:
             break
     bar.close()
