@@ -27,7 +27,7 @@ def server(tiny, tmp_path_factory):
     threads = torch.get_num_threads()
     limits = Limits(max_upload_frames=40, max_horizon=2000)
     cfg = DemoConfig(checkpoints=str(tiny["checkpoints"]), examples=str(tiny["examples"]), devices="cpu",
-                     data=str(tiny["data"]), default_horizon=16, limits=limits,
+                     data=str(tiny["data"]), default_horizon=16, limits=limits, upload_ttl_s=0.0,
                      work_dir=str(tmp_path_factory.mktemp("demo-work")))
     demo, app, url = launch(cfg, port=free_port(), block=False)
     yield demo, url

@@ -14,17 +14,20 @@ Tabs (each main function is also an API endpoint for ``gradio_client``):
 Serving: requests wait in Gradio's queue (bounded) and run on ``DevicePool`` workers, one per device; the three
 main events share one concurrency group as large as the pool, so at most one request runs per device. Safety:
 127.0.0.1 unless told otherwise; every input is bounded and checked, and a refused request shows a message, never a
-traceback; uploads live in a private temp folder (``GRADIO_TEMP_DIR``) and files outside it are refused; checkpoints
-come only from the checkpoints folder (or explicit local folders) as safetensors. The model work is
-``worldgen.pipelines`` (the same pipelines as ``worldgen generate``), never Lightning; ``worldgen.demo.pipelines``
-holds the device pool, input limits, upload checks and plots.
+traceback; uploads live in a private temp folder (``GRADIO_TEMP_DIR``), files outside it are refused, and each
+upload is deleted when the request using it ends; checkpoints come only from the checkpoints folder (or explicit
+local folders) as safetensors. The model work is ``worldgen.pipelines`` (the same pipelines as ``worldgen
+generate``), never Lightning; ``worldgen.demo.pipelines`` holds the device pool, input limits, upload checks and
+plots.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -56,6 +59,7 @@ class DemoConfig:
     fps: float = 10.0
     default_horizon: int = 64
     work_dir: Optional[str] = None  # uploads + outputs (default: a fresh temp folder)
+    upload_ttl_s: float = 900.0  # an upload no request has used for this long is deleted (0 = when its last request ends)
     limits: P.Limits = field(default_factory=P.Limits)
 
 
@@ -91,6 +95,48 @@ class Demo:
         self.artv_problem = self._check_models("artv")
         self.contexts = self._find_contexts()
         self.pool = P.DevicePool(self.devices, self.limits.queue_size)
+        self._in_use: dict[Path, int] = {}  # upload -> running requests using it
+        self._last_used: dict[Path, float] = {}  # idle upload -> time.monotonic() when its last request ended
+        self._in_use_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def using_uploads(self, *files):
+        """Hold a request's uploads. An upload is deleted (with gradio's per-upload folder, when empty) once no
+        request has used it for ``upload_ttl_s`` (checked when a request starts; immediately when the TTL is 0), so
+        a user can try several plans on one uploaded clip. Only files inside the upload folder are ever deleted."""
+        paths = []
+        for f in files:
+            for one in (f if isinstance(f, (list, tuple)) else [f]):
+                if one and Path(one).resolve().is_relative_to(self.uploads):
+                    paths.append(Path(one).resolve())
+        with self._in_use_lock:
+            self._sweep_idle_uploads()
+            for p in paths:
+                self._in_use[p] = self._in_use.get(p, 0) + 1
+                self._last_used.pop(p, None)
+        try:
+            yield
+        finally:
+            with self._in_use_lock:
+                for p in paths:
+                    self._in_use[p] -= 1
+                    if self._in_use[p]:
+                        continue
+                    del self._in_use[p]
+                    self._last_used[p] = time.monotonic()
+                self._sweep_idle_uploads()
+
+    def _sweep_idle_uploads(self) -> None:
+        """Delete idle uploads past their TTL (caller holds ``_in_use_lock``)."""
+        now = time.monotonic()
+        for p, t in list(self._last_used.items()):
+            if now - t < self.cfg.upload_ttl_s:
+                continue
+            del self._last_used[p]
+            p.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if p.parent != self.uploads:
+                    p.parent.rmdir()
 
     # ---- start-up checks ----------------------------------------------------------------------------------------
     def _check_models(self, *keys: str) -> Optional[str]:
@@ -163,6 +209,11 @@ class Demo:
     def drive(self, context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed,
               progress=None):
         """Generator for the Driving tab: yields (preview frame, status, video, trajectory plot)."""
+        with self.using_uploads(upload):
+            yield from self._drive(context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed,
+                                   progress)
+
+    def _drive(self, context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed, progress):
         if self.driving_problem:
             raise P.InputError(f"The DrivingWorld model is not available on this server: {self.driving_problem}")
         req = self.drive_request(context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed)
@@ -203,6 +254,10 @@ class Demo:
 
     # ---- Text to video ------------------------------------------------------------------------------------------
     def t2v(self, prompts, switches, image, frames, seed, guidance, steps, progress=None):
+        with self.using_uploads(image):
+            yield from self._t2v(prompts, switches, image, frames, seed, guidance, steps, progress)
+
+    def _t2v(self, prompts, switches, image, frames, seed, guidance, steps, progress):
         if self.artv_problem:
             raise P.InputError(f"The ART·V model is not available on this server: {self.artv_problem}")
         L = self.limits
@@ -250,6 +305,10 @@ class Demo:
 
     # ---- Drift --------------------------------------------------------------------------------------------------
     def drift(self, picked, uploads, window, stride, progress=None):
+        with self.using_uploads(uploads):
+            yield from self._drift(picked, uploads, window, stride, progress)
+
+    def _drift(self, picked, uploads, window, stride, progress):
         L = self.limits
         window = P.bounded_int(window, 9, 64, "window (frames)")
         stride = P.bounded_int(stride, 1, 256, "stride (frames)")

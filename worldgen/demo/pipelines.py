@@ -424,6 +424,7 @@ class Job:
         self.queue: queue.Queue = queue.Queue()
         self.cancelled = threading.Event()
         self.device: Optional[str] = None
+        self.submitted_at, self.started_at = time.monotonic(), None  # the pool wait is started_at - submitted_at
 
     def emit(self, item: tuple) -> None:
         if self.cancelled.is_set():
@@ -457,6 +458,9 @@ class DevicePool:
         self.busy: dict[str, Optional[str]] = {d: None for d in self.devices}
         self.served: dict[str, int] = {d: 0 for d in self.devices}
         self.cancelled = 0  # jobs stopped because their page went away
+        self.submitted = 0  # jobs accepted into the queue
+        self.started = 0  # jobs a worker began (a refused request never gets here)
+        self._count = threading.Lock()
         self.threads = [threading.Thread(target=self._work, args=(d,), name=f"demo-worker-{d}", daemon=True)
                         for d in self.devices]
         for t in self.threads:
@@ -469,6 +473,8 @@ class DevicePool:
         except queue.Full:
             raise InputError(f"the server is busy ({self.jobs.qsize()} requests waiting); try again in a minute") \
                 from None
+        with self._count:
+            self.submitted += 1
         return job
 
     def waiting(self) -> int:
@@ -484,7 +490,9 @@ class DevicePool:
                 return
             if job.cancelled.is_set():
                 continue
-            job.device, self.busy[device] = device, job.id
+            job.device, self.busy[device], job.started_at = device, job.id, time.monotonic()
+            with self._count:
+                self.started += 1
             t0 = time.perf_counter()
             try:
                 job.queue.put(("started", device))
