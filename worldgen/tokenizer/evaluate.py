@@ -42,14 +42,6 @@ def _episode_dirs(tokenizer: str | Path, data: Path, split: str) -> list[Path]:
     return [d for d in dirs if d.name in set(val)]
 
 
-def _to_video(frames: np.ndarray) -> torch.Tensor:
-    return to_float(frames[None])
-
-
-def _to_uint8(video: torch.Tensor) -> np.ndarray:
-    return to_uint8(video)[0]
-
-
 def _contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray]], path: Path, per_row: int = 4) -> None:
     from PIL import Image
 
@@ -75,7 +67,7 @@ def evaluate(tokenizer: str | Path, data: str | Path, split: str = "val", max_ep
     fg = {k: 0 for k in ("real", "pred", "recovered", "correct")}
     veh = dict(fg)
     for d in tqdm(dirs, desc="evaluate", unit="episode", disable=not progress):
-        video = _to_video(read_video(load_episode(d).video))
+        video = to_float(read_video(load_episode(d).video)[None])
         codes = tok.encode_chunked(video, chunk)
         recon = tok.decode_chunked(codes, chunk)
         counts += torch.bincount(codes.flatten(), minlength=tok.codebook_size).float()
@@ -85,7 +77,7 @@ def evaluate(tokenizer: str | Path, data: str | Path, split: str = "val", max_ep
         _add(fg, match_counts(foreground_mask(video), foreground_mask(recon)))
         _add(veh, match_counts(vehicle_mask(video), vehicle_mask(recon)))
         if image and len(pairs) < 6:
-            pairs.append((_to_uint8(video), _to_uint8(recon)))
+            pairs.append((to_uint8(video)[0], to_uint8(recon)[0]))
     usage = tok.quantizer.usage_logs(counts)
     if image:
         _contact_sheet(pairs, Path(image))
