@@ -30,9 +30,9 @@ CONFIGS = sorted(ROOT.glob("configs/**/*.yaml"))
 TOLERANCE = 0.10  # relative: a stated "~N" figure may be off by at most 10%
 STAND_IN = (11, 3)  # (obs, action) sizes of D4RL Hopper, for configs whose dataset is only named at run time
 STATED = re.compile(r"(?:~|about\s+)?(\d+(?:\.\d+)?)\s*([MB])\s*param")
-KNOWN_OFF = {  # config -> why it misses its stated count today (xfail, strict: fixing it must remove the entry)
-    "drivingworld/gpt_1b.yaml": "measured 675.6 M parameters vs the stated ~1.0 B (issue 14 fixes the architecture)",
+KNOWN_OFF: dict = {  # config -> why it misses its stated count today (xfail, strict: fixing it must remove the entry)
 }
+PAPER_SIZES = {"drivingworld/gpt_1b.yaml": (1.0e9, 0.05)}  # the paper's figure and a tighter tolerance
 
 
 def rl_dims(env_id: str) -> tuple[int, int]:
@@ -111,8 +111,8 @@ def test_parameter_count_matches_the_stated_figure(path):
     cfg = load_experiment(path)
     with torch.device("meta"):
         n = count_params(BUILDERS[cfg.task](cfg))
-    stated = stated_count(path)
-    assert abs(n - stated) <= TOLERANCE * stated, f"{_name(path)}: {n / 1e6:.2f} M parameters, comment says " \
+    stated, tol = PAPER_SIZES.get(_name(path), (stated_count(path), TOLERANCE))
+    assert abs(n - stated) <= tol * stated, f"{_name(path)}: {n / 1e6:.2f} M parameters, comment says " \
                                                   f"{stated / 1e6:.2f} M"
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from worldgen.nn.kv_cache import PrefixKVCache, RingKVCache
+from worldgen.nn.kv_cache import PrefixKVCache
 from worldgen.nn.rope import AxialRoPE2D
 
 
@@ -22,15 +22,6 @@ def test_axial_rope_depends_only_on_2d_offset_and_skips_prefix():
 def test_rope_needs_dim_divisible_by_4():
     with pytest.raises(ValueError, match="divisible by 4"):
         AxialRoPE2D(2, 2, 6)
-
-
-def test_ring_cache_keeps_last_window():
-    c = RingKVCache(1, 1, 3, 2)
-    for t in range(5):
-        c.append(torch.full((1, 1, 1, 2), float(t)), torch.full((1, 1, 1, 2), float(t)), t)
-    assert sorted(c.step.tolist()) == [2, 3, 4]
-    assert sorted(c.k[0, 0, :, 0].tolist()) == [2.0, 3.0, 4.0]
-    assert c.offsets(4).tolist() == [(4 - s) for s in c.step.tolist()]
 
 
 def test_prefix_cache_appends_and_overflows():

@@ -61,25 +61,22 @@ def test_posedrop_ego_tokens_cut_from_fusion_attention(tiny_model):
     assert (a[:, 1, :N_EGO] - b[:, 1, :N_EGO]).abs().max() > 1e-4  # (its own ego states still change)
 
 
-def test_cached_fusion_and_ar_equal_full_recompute():
+def test_cached_ar_equals_full_recompute():
     torch.manual_seed(1)
     m = DrivingWorldGPT(tiny_config()).eval()
-    clip = random_clip(m, 2, 6)  # 6 frames > window 3: the ring cache wraps around
-    clip["keep"][0, 2] = False
-    clip["ego"][0, 2] = torch.tensor(m.ego_vocab)
+    clip = random_clip(m, 2, 4)
+    clip["keep"][0, 1] = False
+    clip["ego"][0, 1] = torch.tensor(m.ego_vocab)
     with torch.no_grad():
         full = m.fuse(clip["ego"], clip["img"], clip["keep"])
-        ring, prefix = m.new_caches(2)
-        steps = torch.stack([m.fuse_step(clip["ego"][:, t], clip["img"][:, t], ring, t, clip["keep"][:, t])
-                             for t in range(6)], 1)
+        prefix = m.new_caches(2)
         x = m.align(full[:, -2:-1], clip["ego"][:, -1:], clip["img"][:, -1:])
         hid = m.autoregress(x)[:, 0]
         inc = torch.stack([m.ar_step(x[:, 0, p], prefix, p) for p in range(m.n)], 1)
-    assert torch.allclose(full, steps, atol=1e-5)
     assert torch.allclose(hid, inc, atol=1e-5)
 
 
-def test_temporal_window_limits_fusion_context():
+def test_training_band_limits_one_layer_to_the_window():
     torch.manual_seed(2)
     m = DrivingWorldGPT(tiny_config(fusion_layers=1)).eval()  # one layer: receptive field = the window
     clip = random_clip(m, 1, 5)
@@ -89,3 +86,70 @@ def test_temporal_window_limits_fusion_context():
         a, b = m.fuse(clip["ego"], clip["img"]), m.fuse(changed["ego"], changed["img"])
     assert torch.allclose(a[:, 3:], b[:, 3:], atol=1e-6)  # frames >= 3 no longer see frame 0 (window 3)
     assert not torch.allclose(a[:, 2], b[:, 2], atol=1e-5)
+
+
+def test_sliding_window_sees_exactly_the_last_w_frames():
+    """Stacked banded layers reach fusion_layers x (W - 1) frames back; fuse_window must see W frames, no more."""
+    torch.manual_seed(3)
+    m = DrivingWorldGPT(tiny_config(fusion_layers=3)).eval()  # window 3; a banded stack would reach 6 frames back
+    clip = random_clip(m, 1, 7)
+    with torch.no_grad():
+        base = m.fuse_window(clip["ego"], clip["img"], clip["keep"])
+        for t in range(7):  # change one frame at a time, image and ego
+            changed = {k: v.clone() for k, v in clip.items()}
+            changed["img"][:, t] = (changed["img"][:, t] + 1) % m.cfg.codebook_size
+            changed["ego"][:, t, 0] = (changed["ego"][:, t, 0] + 1) % m.ego_vocab[0]
+            out = m.fuse_window(changed["ego"], changed["img"], changed["keep"])
+            if t < 7 - 3:
+                assert torch.equal(out, base), f"frame {t} is outside the window but changed the fused state"
+            else:
+                assert not torch.allclose(out, base, atol=1e-5), f"frame {t} is inside the window but ignored"
+        banded = m.fuse(clip["ego"], clip["img"])[:, -1]  # the v1 cache's receptive field: frames 1.. through 3 layers
+    changed = {k: v.clone() for k, v in clip.items()}
+    changed["img"][:, 2] = (changed["img"][:, 2] + 1) % m.cfg.codebook_size
+    with torch.no_grad():
+        assert not torch.allclose(m.fuse(changed["ego"], changed["img"])[:, -1], banded, atol=1e-5)
+
+
+def test_window_equals_the_training_clip_view():
+    """The state that predicts the next frame at rollout equals the last teacher-forced state of a W+1-frame clip."""
+    torch.manual_seed(4)
+    m = DrivingWorldGPT(tiny_config()).eval()
+    clip = random_clip(m, 2, 9)
+    w = m.cfg.context_frames
+    with torch.no_grad():
+        train_view = m.fuse(clip["ego"][:, -w - 1:], clip["img"][:, -w - 1:])[:, -2]  # clip of W+1 frames
+        rollout_view = m.fuse_window(clip["ego"][:, :-1], clip["img"][:, :-1], clip["keep"][:, :-1])
+    assert torch.allclose(train_view, rollout_view, atol=1e-5)
+
+
+def test_paper_layout_and_v1_layout_build_and_differ():
+    paper = DrivingWorldGPT(tiny_config())
+    v1 = DrivingWorldGPT(tiny_config(fusion_mlp="spatial", head_layers=1, code_embed="table", ego_embed="table"))
+    assert hasattr(paper.fusion[0], "mlp_t") and not hasattr(v1.fusion[0], "mlp_t")
+    assert isinstance(paper.head_img, torch.nn.Sequential) and isinstance(v1.head_img, torch.nn.Linear)
+    assert count_parameters(paper) > count_parameters(v1)
+
+
+def test_bad_layout_options_are_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="model.code_embed"):
+        DrivingWorldGPT(tiny_config(code_embed="onehot"))
+    with pytest.raises(ValueError, match="head dim"):
+        DrivingWorldGPT(tiny_config(width=30, heads=3))
+
+
+def test_codebook_init_and_fourier_ego_embedding():
+    import pytest
+
+    m = DrivingWorldGPT(tiny_config(code_dim=4))
+    vecs = torch.randn(m.cfg.codebook_size, 4)
+    m.load_codebook(vecs)
+    assert torch.equal(m.emb_img.codebook.weight.data, vecs)
+    with pytest.raises(ValueError, match="codebook has shape"):
+        m.load_codebook(torch.randn(m.cfg.codebook_size, 5))
+    ids = torch.arange(m.ego_vocab[0] + 1)  # every real bin and the null id
+    e = m.emb_ego[0](ids)
+    assert torch.equal(e[-1], m.emb_ego[0].null.data)  # posedrop null token: its own vector
+    assert (torch.cdist(e[:-1], e[:-1]) + torch.eye(len(ids) - 1)).min() > 1e-3  # every bin embeds differently

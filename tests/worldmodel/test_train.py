@@ -48,6 +48,7 @@ def _tiny_yaml(tmp_path: Path, root: Path) -> Path:
     cfg.data.val_episodes = 1
     cfg.data.batch_size = 2
     cfg.data.posedrop_prob = 0.2
+    cfg.tokenizer = ""  # the shipped tokenizer has 1024 codes; this toy model has 32
     path = tmp_path / "gpt.yaml"
     from omegaconf import OmegaConf
 

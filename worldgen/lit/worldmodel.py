@@ -6,13 +6,18 @@ same loss weights. Posedrop augmentation (``data.posedrop_prob``) is applied to 
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import lightning as L
+import torch
 
 from worldgen.config import ExperimentConfig
 from worldgen.data.tokens import ShardDataConfig, posedrop
 from worldgen.lit.datamodules import TokenDataModule
+from worldgen.tokenizer.vq import load_tokenizer
 from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 from worldgen.worldmodel.drift import DriftConfig, world_model_loss
 from worldgen.worldmodel.model import DrivingWorldGPT, GPTConfig
@@ -27,6 +32,7 @@ class Config(ExperimentConfig):
     drift: DriftConfig = field(default_factory=DriftConfig)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=1e-3))  # paper's values
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout defaults saved with the checkpoint
+    tokenizer: str = ""  # tokenizer checkpoint whose codebook initialises the code embedding (model.code_embed: codebook)
 
 
 class WorldModelModule(WarmupCosineStep, L.LightningModule):
@@ -55,8 +61,29 @@ def clip_frames(cfg: Config) -> int:
     return cfg.data.clip_frames or cfg.model.context_frames + 1
 
 
+def init_codebook(model: DrivingWorldGPT, tokenizer_dir: str, shards_root: str) -> None:
+    """Copy the tokenizer's code vectors into the GPT's code embedding, after checking that the token shards were
+    made by that tokenizer (``tokenizer_sha256`` in the shards' meta.json)."""
+    tok_dir = Path(tokenizer_dir)
+    weights = tok_dir / "model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"tokenizer: {weights} not found (give a tokenizer checkpoint folder)")
+    meta_path = Path(shards_root) / "meta.json"
+    if meta_path.is_file():
+        want = json.loads(meta_path.read_text()).get("tokenizer_sha256")
+        have = hashlib.sha256(weights.read_bytes()).hexdigest()
+        if want and want != have:
+            raise ValueError(f"tokenizer: {tok_dir} is not the tokenizer that made {shards_root} "
+                             f"(sha256 {have[:12]} vs {want[:12]} in {meta_path})")
+    tok = load_tokenizer(tok_dir)
+    with torch.no_grad():
+        model.load_codebook(tok.quantizer.embed(torch.arange(tok.codebook_size)))
+
+
 def build(cfg: Config):
     module = WorldModelModule(cfg)
+    if cfg.tokenizer:
+        init_codebook(module.model, cfg.tokenizer, cfg.data.root)
     dm = TokenDataModule(cfg.data, clip_frames(cfg), module.model.pose_tokenizer, cfg.model.codebook_size,
                          tuple(cfg.model.grid))
     return module, dm

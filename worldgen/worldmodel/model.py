@@ -5,26 +5,36 @@ A frame is ``n = 3 + h*w`` tokens: yaw, x, y ego-state tokens (``worldgen.tokeni
 raster order. Two stacks:
 
 * **Temporal-multimodal fusion** (``fusion_layers`` blocks): per block, causal *temporal* attention across frames at
-  each token position, then bidirectional *spatial* attention among the tokens of one frame (2D axial RoPE, theta
-  1000, on image tokens; ego tokens unrotated), then a GELU MLP. Output ``F_t`` summarises frames ``<= t``.
+  each token position and an MLP, then bidirectional *spatial* attention among the tokens of one frame (2D axial RoPE,
+  theta 1000, on image tokens; ego tokens unrotated) and an MLP. Output ``F_t`` summarises frames ``<= t``.
 * **Internal-state autoregressive module** (``ar_layers`` blocks): predicts frame ``t+1`` token by token with causal
   attention inside the frame, order yaw -> x -> y -> image raster. *Next-state alignment*: the input at position
   ``i`` is ``F_t[i] + E(token_{t+1}[i-1])`` (a learned BOS for ``i = 0``), and position ``i`` predicts
   ``token_{t+1}[i]`` through the head of its type (yaw / x / y / image).
 
-QK-LayerNorm, no biases anywhere, GELU 4x MLPs. Posedrop: ego tokens of frames without a pose use a "null" embedding
-row, are cut from attention (as keys; a token still sees itself so no row is empty) and get no loss.
+Embeddings and heads as in the public code: an image code enters as its codebook vector (``code_dim``, initialised
+from the tokenizer) through Linear -> GELU -> Linear -> LayerNorm; an ego value as Fourier features of its bin centre
+through the same kind of MLP; heads are Linear -> GELU -> Linear (image hidden ``codebook_size / 2``). With 12 + 6
+blocks at width 1536 this is the paper's ~1.0 B parameters (``configs/drivingworld/gpt_1b.yaml``, checked on the
+meta device by tests/test_configs.py). The ``fusion_mlp: spatial``, ``head_layers: 1``, ``*_embed: table`` options
+are the v1 layout, kept only so that checkpoints trained before it still load.
 
-Deliberate deviation: the paper's *learned frame-time embedding* is learned here as a per-head bias on the *relative*
-frame offset inside temporal attention (T5-style), not as an absolute embedding added to the input, and temporal
-attention is banded to the last ``context_frames`` frames (Mistral-style sliding window). For training clips of
-``context_frames + 1`` frames this is the paper's causal temporal attention; at rollout it makes a temporal KV cache
-*exact*: a cached frame's keys never depend on where the window currently starts, so KV-cached rollout equals full
-recomputation over the history (tested), while an absolute embedding would make every cached state stale once the
-window slides.
+QK-LayerNorm, no biases anywhere, GELU 4x MLPs. Posedrop: ego tokens of frames without a pose use a "null" embedding,
+are cut from attention (as keys; a token still sees itself so no row is empty) and get no loss.
+
+**Sliding window as the paper runs it.** Training clips hold ``context_frames + 1`` frames, so every fusion layer
+sees at most ``W = context_frames`` frames. Inference (``fuse_window``) re-fuses exactly the last ``W`` frames for
+every new frame, so every layer again sees those ``W`` frames and nothing older; a frame that left the window
+changes nothing (tested). Caching the temporal keys instead would let stacked layers reach ``fusion_layers x (W-1)``
+frames back, on hidden states training never produced (the v1 behaviour). The in-frame KV cache of the AR stack is
+unaffected: cached and uncached decoding give the same tokens.
+
+Deliberate deviation: the paper's *learned frame-time embedding* is learned here as a per-head bias on the relative
+frame offset inside temporal attention (T5-style), banded to ``W`` frames, not as an absolute embedding.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -34,7 +44,7 @@ from einops import rearrange
 from torch import nn
 
 from worldgen.nn.attention import attention
-from worldgen.nn.kv_cache import PrefixKVCache, RingKVCache
+from worldgen.nn.kv_cache import PrefixKVCache
 from worldgen.nn.rope import AxialRoPE2D
 from worldgen.nn.transformer import SelfAttention, layer_norm, mlp
 from worldgen.tokenizer.pose import PoseTokenizer, PoseTokenizerConfig
@@ -57,6 +67,14 @@ class GPTConfig:
     rope_theta: float = 1000.0  # 2D axial RoPE base on image tokens
     qk_norm: bool = True  # LayerNorm on queries and keys per head
     init_std: float = 0.02  # normal init of linears and embeddings
+    # Paper architecture (public code) vs the v1 layout kept so that older checkpoints still load:
+    fusion_mlp: str = "both"  # "both": an MLP after the temporal and after the spatial attention (paper); "spatial": v1
+    head_layers: int = 2  # 2: LN -> Linear -> GELU -> Linear heads (paper); 1: one linear (v1)
+    head_hidden: int = 0  # image-head hidden width; 0 = codebook_size // 2 (paper). Ego heads use their vocabulary.
+    code_embed: str = "codebook"  # "codebook": code vectors (code_dim) -> GELU MLP -> LN (paper); "table": v1
+    code_dim: int = 32  # codebook vector size (paper tokenizer: 32; tiny tokenizer: 8)
+    ego_embed: str = "fourier"  # "fourier": Fourier features of the bin centre -> GELU MLP -> LN (paper); "table": v1
+    fourier_dim: int = 512  # Fourier feature size of an ego value (paper: 512)
 
 
 def temporal_bias(time_emb: torch.Tensor, q_steps: torch.Tensor, k_steps: torch.Tensor) -> torch.Tensor:
@@ -90,15 +108,84 @@ def frame_key_mask(keep: torch.Tensor, n: int, causal: bool) -> torch.Tensor:
     return rearrange(mask, "b t q k -> (b t) 1 q k")
 
 
+CHOICES = {"fusion_mlp": ("both", "spatial"), "head_layers": (1, 2), "code_embed": ("codebook", "table"),
+           "ego_embed": ("fourier", "table")}
+
+
+def check_config(c: GPTConfig) -> GPTConfig:
+    for key, allowed in CHOICES.items():
+        if getattr(c, key) not in allowed:
+            raise ValueError(f"model.{key}: expected one of {', '.join(map(str, allowed))}, got {getattr(c, key)!r}")
+    if c.width % c.heads or (c.width // c.heads) % 4:
+        raise ValueError(f"model.width {c.width} / heads {c.heads}: head dim must be a whole multiple of 4 (axial RoPE)")
+    if c.context_frames < 1:
+        raise ValueError(f"model.context_frames must be >= 1, got {c.context_frames}")
+    return c
+
+
+class CodeEmbedding(nn.Module):
+    """Image code -> width: the code's vector (initialised from the tokenizer's codebook) through a GELU MLP + LN."""
+
+    def __init__(self, codebook_size: int, code_dim: int, width: int):
+        super().__init__()
+        self.codebook = nn.Embedding(codebook_size, code_dim)
+        self.proj = nn.Sequential(nn.Linear(code_dim, width // 2, bias=False), nn.GELU(),
+                                  nn.Linear(width // 2, width, bias=False), layer_norm(width))
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.codebook(codes))
+
+
+def fourier_features(values: torch.Tensor, dim: int, max_freq: float) -> torch.Tensor:
+    """``values`` in [-1, 1] -> ``(..., dim)`` sines and cosines at ``dim / 2`` log-spaced frequencies, pi .. pi*max_freq."""
+    freqs = math.pi * torch.logspace(0, math.log10(max(max_freq, 1.0)), dim // 2, device=values.device)
+    ang = values[..., None].float() * freqs
+    return torch.cat([ang.sin(), ang.cos()], dim=-1)
+
+
+class EgoEmbedding(nn.Module):
+    """Ego bin -> width: Fourier features of the bin centre (scaled to [-1, 1]) through a GELU MLP + LN.
+
+    The highest frequency resolves neighbouring bins. The posedrop null id (``bins``) gets its own learned vector.
+    """
+
+    def __init__(self, bins: int, fourier_dim: int, width: int):
+        super().__init__()
+        if fourier_dim % 2:
+            raise ValueError(f"model.fourier_dim must be even, got {fourier_dim}")
+        self.bins, self.fourier_dim = bins, fourier_dim
+        self.proj = nn.Sequential(nn.Linear(fourier_dim, fourier_dim, bias=False), nn.GELU(),
+                                  nn.Linear(fourier_dim, width, bias=False), layer_norm(width))
+        self.null = nn.Parameter(torch.zeros(width))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        centre = (ids.clamp_max(self.bins - 1).float() + 0.5) / self.bins * 2 - 1
+        feats = fourier_features(centre, self.fourier_dim, self.bins / 2)
+        e = self.proj(feats.to(self.proj[0].weight.dtype))
+        return torch.where((ids >= self.bins)[..., None], self.null.to(e.dtype), e)
+
+
+def head(width: int, vocab: int, hidden: int, layers: int) -> nn.Module:
+    """Output head: one linear (v1) or Linear -> GELU -> Linear (paper; the LayerNorm is the model's ``norm_out``)."""
+    if layers == 1:
+        return nn.Linear(width, vocab, bias=False)
+    return nn.Sequential(nn.Linear(width, hidden, bias=False), nn.GELU(), nn.Linear(hidden, vocab, bias=False))
+
+
 class FusionBlock(nn.Module):
-    """Causal temporal attention (same position across frames), bidirectional spatial attention, MLP."""
+    """Causal temporal attention (same position across frames) + MLP, bidirectional spatial attention + MLP.
+
+    ``fusion_mlp: spatial`` (v1 checkpoints) drops the MLP after the temporal attention.
+    """
 
     def __init__(self, c: GPTConfig):
         super().__init__()
         self.norm_t, self.norm_s, self.norm_m = layer_norm(c.width), layer_norm(c.width), layer_norm(c.width)
         self.attn_t = SelfAttention(c.width, c.heads, c.qk_norm)
         self.attn_s = SelfAttention(c.width, c.heads, c.qk_norm)
-        self.mlp = mlp(c.width, c.mlp_ratio)
+        self.mlp = mlp(c.width, c.mlp_ratio)  # after the spatial attention
+        if c.fusion_mlp == "both":
+            self.norm_mt, self.mlp_t = layer_norm(c.width), mlp(c.width, c.mlp_ratio)  # after the temporal attention
         self.time_emb = nn.Parameter(torch.zeros(c.heads, c.context_frames))  # learned frame-offset embedding
 
     def forward(self, x: torch.Tensor, rope: AxialRoPE2D, keep: Optional[torch.Tensor]) -> torch.Tensor:
@@ -110,29 +197,11 @@ class FusionBlock(nn.Module):
                              "b n h q k -> (b n) h q k")
         h = rearrange(self.norm_t(x), "b t n d -> (b n) t d")
         x = x + rearrange(self.attn_t(h, mask=mask.to(x.dtype)), "(b n) t d -> b t n d", b=b)
+        if hasattr(self, "mlp_t"):
+            x = x + self.mlp_t(self.norm_mt(x))
         smask = frame_key_mask(keep, n, causal=False) if keep is not None else None
         h = rearrange(self.norm_s(x), "b t n d -> (b t) n d")
         x = x + rearrange(self.attn_s(h, mask=smask, rope=rope), "(b t) n d -> b t n d", b=b)
-        return x + self.mlp(self.norm_m(x))
-
-    def step(self, x: torch.Tensor, rope: AxialRoPE2D, cache: RingKVCache, t: int,
-             keep: Optional[torch.Tensor]) -> torch.Tensor:
-        """One new frame ``x (b, n, d)`` at absolute step ``t`` against the cached temporal context."""
-        b, n, _ = x.shape
-        q, k, v = self.attn_t.project(rearrange(self.norm_t(x), "b n d -> (b n) 1 d"))
-        key_keep = None
-        if keep is not None:
-            key_keep = torch.ones(b, n, dtype=torch.bool, device=x.device)
-            key_keep[:, :N_EGO] = keep[:, None]
-            key_keep = rearrange(key_keep, "b n -> (b n)")
-        cache.append(k, v, t, key_keep)
-        mask = temporal_bias(self.time_emb, torch.tensor([t], device=x.device), cache.step.to(x.device))[None]
-        slot_ok = cache.keep | (cache.step == t).to(x.device)[None]
-        mask = mask + torch.zeros(slot_ok.shape, device=x.device).masked_fill(~slot_ok, NEG_INF)[:, None, None, :]
-        o = self.attn_t.combine(attention(q, cache.k, cache.v, mask=mask.to(x.dtype)))
-        x = x + rearrange(o, "(b n) 1 d -> b n d", b=b)
-        smask = frame_key_mask(keep[:, None], n, causal=False) if keep is not None else None
-        x = x + self.attn_s(self.norm_s(x), mask=smask, rope=rope)
         return x + self.mlp(self.norm_m(x))
 
 
@@ -171,23 +240,29 @@ class ARBlock(nn.Module):
 class DrivingWorldGPT(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = check_config(cfg)
         self.pose_tokenizer = PoseTokenizer(cfg.pose)
         self.ego_vocab = self.pose_tokenizer.vocab_sizes  # (yaw, x, y) real bins; +1 row = posedrop null token
         self.h, self.w = int(cfg.grid[0]), int(cfg.grid[1])
         self.n_img = self.h * self.w
         self.n = N_EGO + self.n_img
         d = cfg.width
-        self.emb_img = nn.Embedding(cfg.codebook_size, d)
-        self.emb_ego = nn.ModuleList([nn.Embedding(v + 1, d) for v in self.ego_vocab])
+        if cfg.code_embed == "codebook":
+            self.emb_img = CodeEmbedding(cfg.codebook_size, cfg.code_dim, d)
+        else:
+            self.emb_img = nn.Embedding(cfg.codebook_size, d)
+        if cfg.ego_embed == "fourier":
+            self.emb_ego = nn.ModuleList([EgoEmbedding(v, cfg.fourier_dim, d) for v in self.ego_vocab])
+        else:
+            self.emb_ego = nn.ModuleList([nn.Embedding(v + 1, d) for v in self.ego_vocab])
         self.slot = nn.Parameter(torch.zeros(N_EGO + 1, d))  # token-type embedding: yaw, x, y, image
         self.bos = nn.Parameter(torch.zeros(d))  # next-state alignment input for position 0
         self.rope = AxialRoPE2D(self.h, self.w, d // cfg.heads, cfg.rope_theta, n_prefix=N_EGO)
         self.fusion = nn.ModuleList([FusionBlock(cfg) for _ in range(cfg.fusion_layers)])
         self.ar = nn.ModuleList([ARBlock(cfg) for _ in range(cfg.ar_layers)])
         self.norm_out = layer_norm(d)
-        self.head_ego = nn.ModuleList([nn.Linear(d, v, bias=False) for v in self.ego_vocab])
-        self.head_img = nn.Linear(d, cfg.codebook_size, bias=False)
+        self.head_ego = nn.ModuleList([head(d, v, v, cfg.head_layers) for v in self.ego_vocab])
+        self.head_img = head(d, cfg.codebook_size, cfg.head_hidden or cfg.codebook_size // 2, cfg.head_layers)
         self.apply(self._init)
 
     def _init(self, m: nn.Module) -> None:
@@ -248,22 +323,34 @@ class DrivingWorldGPT(nn.Module):
         """Embedding of token ``tok (b,)`` sitting at in-frame position ``pos``."""
         return self.emb_ego[pos](tok) if pos < N_EGO else self.emb_img(tok)
 
-    # ---- cached decoding -----------------------------------------------------------------------------------------
-    def new_caches(self, batch: int, device=None, dtype=torch.float32):
-        c = self.cfg
-        dh = c.width // c.heads
-        ring = [RingKVCache(batch * self.n, c.heads, c.context_frames, dh, device, dtype) for _ in self.fusion]
-        prefix = [PrefixKVCache(batch, c.heads, self.n, dh, device, dtype) for _ in self.ar]
-        return ring, prefix
+    # ---- inference ------------------------------------------------------------------------------------------------
+    def fuse_window(self, ego: torch.Tensor, img: torch.Tensor, keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The paper's sliding window: fuse exactly the last ``context_frames`` frames of a history -> ``(b n d)``.
 
-    def fuse_step(self, ego: torch.Tensor, img: torch.Tensor, ring: list, t: int,
-                  keep: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """Fuse one new frame (``ego (b 3)``, ``img (b hw)``) at step ``t`` using the temporal caches -> ``(b n d)``."""
-        x = self.embed(ego, img) + self.slot_embedding()
-        keep = None if keep is None or bool(keep.all()) else keep
-        for blk, cache in zip(self.fusion, ring):
-            x = blk.step(x, self.rope, cache, t, keep)
-        return x
+        Every fusion layer sees those frames and nothing older (stacked banded layers would reach
+        ``fusion_layers x (W - 1)`` frames back, on hidden states training never produced). Re-fusing the window
+        costs one fusion pass over ``W`` frames per generated frame; the in-frame KV cache still serves the
+        token-by-token decoding.
+        """
+        w = self.cfg.context_frames
+        keep = None if keep is None else keep[:, -w:]
+        return self.fuse(ego[:, -w:], img[:, -w:], keep)[:, -1]
+
+    def new_caches(self, batch: int, device=None, dtype=torch.float32) -> list:
+        """In-frame KV caches, one per AR block."""
+        dh = self.cfg.width // self.cfg.heads
+        return [PrefixKVCache(batch, self.cfg.heads, self.n, dh, device, dtype) for _ in self.ar]
+
+    @torch.no_grad()
+    def load_codebook(self, vectors: torch.Tensor) -> None:
+        """Initialise the code embedding from the tokenizer's codebook ``(codebook_size, code_dim)``."""
+        if self.cfg.code_embed != "codebook":
+            raise ValueError("load_codebook needs model.code_embed: codebook")
+        table = self.emb_img.codebook.weight
+        if tuple(vectors.shape) != tuple(table.shape):
+            raise ValueError(f"tokenizer codebook has shape {tuple(vectors.shape)}, the model expects "
+                             f"{tuple(table.shape)} (model.codebook_size, model.code_dim)")
+        table.copy_(vectors.to(table.dtype))
 
     def ar_step(self, x: torch.Tensor, prefix: list, pos: int) -> torch.Tensor:
         """One in-frame position: input ``x (b d)`` -> normalised hidden ``(b d)``."""

@@ -1,18 +1,14 @@
 """Long DrivingWorld rollouts with a KV cache (Hu et al., 2024, Sec. 3.5 inference; the cache is worldgen's own).
 
 DrivingWorld generates frame ``t+1`` from a sliding window of context frames: the fusion stack summarises the
-window, then the internal-state AR stack samples yaw, x, y and the image tokens one at a time. The public code keeps
-no cache: every token re-runs the in-frame stack over the whole prefix, and every frame re-runs the fusion stack over
-the whole window. Here two caches make the per-frame cost independent of the horizon:
+last ``context_frames`` frames (re-fused for every new frame, so no layer sees anything older; see
+``DrivingWorldGPT.fuse_window``), then the internal-state AR stack samples yaw, x, y and the image tokens one at a
+time. The public code re-runs the in-frame stack over the whole prefix for every token; here an **in-frame KV cache**
+(``PrefixKVCache`` per AR block) keeps the keys/values of the tokens already decoded, so token ``i`` costs one
+position, not ``i``. The history kept is the last ``context_frames`` frames: memory is flat for any horizon.
 
-* **temporal context cache** (``RingKVCache`` per fusion block): keys/values of the last ``context_frames`` frames
-  at every token position. A new frame runs the fusion stack once, for itself only; the oldest slot is overwritten,
-  so memory is flat for any horizon.
-* **in-frame cache** (``PrefixKVCache`` per AR block): keys/values of the tokens of the frame being decoded, so
-  token ``i`` costs one position, not ``i``.
-
-``rollout(..., cached=False)`` is the reference: full recomputation over the whole history for every frame and over
-the whole prefix for every token, with the same sampling order, so for the same seed it gives the same tokens
+``rollout(..., cached=False)`` is the reference: the paper's procedure, the same window fusion and a full in-frame
+recomputation for every token, with the same sampling order, so for the same seed it gives the same tokens
 (tested). Ego motion is either forced (``forced_ego``: pose tokens from a control file or a scripted manoeuvre) or
 sampled by the model. Sampling: temperature, top-k (paper: 30), top-p (paper option: 0.8).
 """
@@ -117,25 +113,17 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
     if tc < 1:
         raise ValueError("rollout needs at least one context frame")
     device = context["img"].device
-    ring, prefix = model.new_caches(b, device=device, dtype=next(model.parameters()).dtype)
-    hist_ego, hist_img, hist_keep = list(context["ego"].unbind(1)), list(context["img"].unbind(1)), \
-        list(context["keep"].unbind(1))
-    fused = None
-    if cached:
-        for t in range(tc):
-            fused = model.fuse_step(hist_ego[t], hist_img[t], ring, t, hist_keep[t])
+    prefix = model.new_caches(b, device=device, dtype=next(model.parameters()).dtype)
+    w = model.cfg.context_frames
+    hist = {k: context[k][:, -w:] for k in ("ego", "img", "keep")}
     out = torch.zeros(b, n_frames, model.n, dtype=torch.long, device=device)  # preallocated: flat memory
     times, cpu = [], []
     for i in tqdm(range(n_frames), desc="rollout", disable=not progress):
         t0, c0 = time.perf_counter(), time.process_time()
-        if not cached:
-            fused = model.fuse(torch.stack(hist_ego, 1), torch.stack(hist_img, 1), torch.stack(hist_keep, 1))[:, -1]
+        fused = model.fuse_window(hist["ego"], hist["img"], hist["keep"])
         toks = decoder.decode(fused, prefix, None if forced_ego is None else forced_ego[:, i])
-        ego, img, keep = toks[:, :N_EGO], toks[:, N_EGO:], torch.ones(b, dtype=torch.bool, device=device)
-        if cached:
-            fused = model.fuse_step(ego, img, ring, tc + i, keep)
-        else:
-            hist_ego.append(ego), hist_img.append(img), hist_keep.append(keep)
+        new = {"ego": toks[:, :N_EGO], "img": toks[:, N_EGO:], "keep": torch.ones(b, dtype=torch.bool, device=device)}
+        hist = {k: torch.cat([hist[k], new[k][:, None]], 1)[:, -w:] for k in hist}
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         out[:, i] = toks
