@@ -7,7 +7,7 @@ import pytest
 from worldgen import checkpoints, registry
 from worldgen.config import ConfigError, ExperimentConfig
 
-FAMILIES = ["toy", "vq_tokenizer", "drivingworld", "artv", "frame_ae", "pgd", "agent", "ravl"]
+FAMILIES = ["toy", "vq_tokenizer", "drivingworld", "artv", "frame_ae", "pgd", "agent", "ravl", "fvd_sim"]
 DEMO_TASKS = {"vq_tokenizer", "drivingworld", "artv"}  # the families whose checkpoints the demo loads
 
 

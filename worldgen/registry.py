@@ -66,6 +66,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("agent", "offline-RL agents (TD3+BC, IQL, SAC-N) on real / unguided / PGD data", "worldgen.lit.agents"),
     Family("ravl", "RAVL / Base offline model-based RL (its own loop: the module defines train)", "worldgen.lit.ravl",
            config_cls="worldgen.rl.ravl:RAVLConfig", load="worldgen.rl.ravl:load_checkpoint"),
+    Family("fvd_sim", "simulator-trained video encoder: the FVD detector `--detector sim:PATH` (its own loop)",
+           "worldgen.eval.sim_detector", load="worldgen.eval.sim_detector:load_sim_encoder"),
 )
 REGISTRY: dict[str, Family] = {f.task: f for f in FAMILIES}
 TASKS: dict[str, str] = {f.task: f.task_module for f in FAMILIES}

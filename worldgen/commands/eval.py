@@ -3,7 +3,7 @@
 * ``fvd``: Fréchet Video Distance and the long-horizon protocols (``worldgen.eval.protocols``)::
 
       worldgen eval fvd --real DIR --fake DIR --protocol fvd16|fvd128|fvd128_s8|block16|drift|prefix \\
-          --detector random|i3d:PATH --out result.json [--seeds 0 1 2] [--size 224] [--stride 16] ...
+          --detector random|i3d:PATH|sim:PATH --out result.json [--seeds 0 1 2] [--size 224] [--stride 16] ...
 
   writes the JSON record (protocol, detector and weights hash, N real/fake, clip offsets, stride, resolution, seeds,
   per-window/block values, mean and spread over seeds) and, for curve protocols, a PNG beside it.
@@ -13,6 +13,9 @@
   (``worldgen.worldmodel.drift_eval``).
 * ``artv``: the ART·V drift ablation: per-window MSE (``worldgen.artv.evaluate``) and FVD of the windows against
   real clips (``worldgen.eval.protocols.fvd_drift`` with a seeded random-weight I3D).
+* ``drivingworld``: a DrivingWorld GPT on held-out episodes: teacher-forced accuracy / PSNR beside copy-last, rollout
+  statistics per window, controllability in metres, FVD drift with the sim detector (``worldgen.eval.drivingworld``).
+* ``train-detector``: train that sim detector (``worldgen.eval.sim_detector``).
 * ``offline-rl``: PGD's synthetic-data diagnostics: simulator-checked dynamics error and target-policy likelihood,
   against an autoregressive ensemble baseline (``worldgen.rl.diagnostics``).
 """
@@ -35,7 +38,7 @@ class FVDConfig:
     fake: str  # generated videos, same forms as real
     out: str  # output JSON path; curve protocols also write <out>.png
     protocol: str = "fvd16"  # one of worldgen.eval.protocols.PROTOCOLS
-    detector: str = "random"  # 'random' (tests only, not comparable) or 'i3d:PATH' (local weights)
+    detector: str = "random"  # 'random' (tests only), 'i3d:PATH' (local weights) or 'sim:PATH' (sim-trained)
     seeds: list = field(default_factory=lambda: [0])  # one run per seed (clip offsets); mean and spread reported
     size: int = 224  # I3D input resolution (224 for real FVD; smaller only for quick tests)
     detector_seed: int = 0  # seed of the random detector's weights
@@ -80,7 +83,9 @@ def configure_fvd(parser: argparse.ArgumentParser) -> Handler:
                                     "an episode folder, or one video file; other files are skipped and named")
     a("--fake", required=True, help="generated videos, same forms as --real")
     a("--protocol", default="fvd16", choices=sorted(PROTOCOLS), help="evaluation protocol (default fvd16)")
-    a("--detector", default="random", help="'random' (tests only, not comparable) or 'i3d:PATH' (local weights)")
+    a("--detector", default="random", help="'random' (tests only, not comparable), 'i3d:PATH' (local weights) or "
+                                           "'sim:PATH' (the simulator-trained detector, e.g. "
+                                           "sim:checkpoints/fvd-sim-tiny; not comparable to published FVD)")
     a("--out", required=True, help="output JSON path; curve protocols also write <out>.png")
     a("--seeds", type=int, nargs="+", default=[0], help="one run per seed (clip offsets); mean and spread reported")
     a("--size", type=int, default=224, help="I3D input resolution (224 for real FVD; smaller only for quick tests)")
@@ -113,7 +118,8 @@ def _argv_after(word: str) -> list[str]:
 
 
 def summary_line(result: dict, out) -> str:
-    note = {True: "", False: "  [random detector: NOT comparable to published FVD]",
+    kind = "sim" if result["detector"]["name"].startswith("sim:") else "random"
+    note = {True: "", False: f"  [{kind} detector: NOT comparable to published FVD]",
             None: "  [state_dict detector: comparable only if these are the Kinetics-400 I3D weights]"}[
         result["comparable_to_published"]]
     plot = f", {result['plot']}" if "plot" in result else ""
@@ -331,6 +337,100 @@ def configure_offline_rl(parser: argparse.ArgumentParser) -> Handler:
     return handler
 
 
+# ------------------------------------------------------------------------------------------------ train-detector
+@dataclass
+class TrainDetectorConfig:
+    data: str = "data/driving-v2"  # training episodes (worldgen data driving output)
+    out: str = "runs/eval14-fvd-sim"  # output folder: model.safetensors + config.yaml + card.json
+    heldout: str = "data/driving-v2-heldout"  # episodes for the card's held-out accuracies ("" = skip)
+    steps: int = 1400  # optimiser steps (batch 32: ~0.25 s each on one idle CPU thread)
+    batch_size: int = 32
+    lr: float = 3e-3
+    hop: int = 4  # frames between training clip starts
+    max_episodes: Optional[int] = None  # use only the first N training episodes
+    seed: int = 0
+    threads: int = 1  # torch CPU threads
+    progress: bool = True
+    command: str = ""  # recorded in the card
+
+
+def train_detector_main(cfg: TrainDetectorConfig) -> dict:
+    """Train the simulator FVD detector (``worldgen.eval.sim_detector``); returns its card."""
+    from worldgen.eval.sim_detector import Config, SimDataConfig, train
+
+    data = SimDataConfig(root=cfg.data, heldout=cfg.heldout, hop=cfg.hop, max_episodes=cfg.max_episodes)
+    exp = Config(out_dir=cfg.out, data=data, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                 threads=cfg.threads, progress=cfg.progress)
+    return train(exp, command=cfg.command)
+
+
+def configure_train_detector(parser: argparse.ArgumentParser) -> Handler:
+    d = TrainDetectorConfig()
+    a = parser.add_argument
+    a("--data", default=d.data, help="training episodes (a worldgen driving dataset)")
+    a("--out", default=d.out, help="output folder (model.safetensors + config.yaml + card.json)")
+    a("--heldout", default=d.heldout, help="held-out episodes for the card's accuracies ('' = skip)")
+    a("--steps", type=int, default=d.steps, help="optimiser steps of 32 clips")
+    a("--batch-size", type=int, default=d.batch_size)
+    a("--lr", type=float, default=d.lr)
+    a("--hop", type=int, default=d.hop, help="frames between training clip starts")
+    a("--max-episodes", type=int, default=None, help="use only the first N training episodes")
+    a("--seed", type=int, default=d.seed)
+    a("--threads", type=int, default=d.threads, help="torch CPU threads")
+
+    def handler(args: argparse.Namespace) -> int:
+        command = "worldgen eval train-detector " + " ".join(shlex.quote(x) for x in _argv_after("train-detector"))
+        card = train_detector_main(from_args(TrainDetectorConfig, args, command=command))
+        print_json({k: card[k] for k in ("params", "train_clips", "heldout", "wall_time_s") if k in card}, indent=1)
+        return 0
+    return handler
+
+
+# ------------------------------------------------------------------------------------------------- drivingworld
+def drivingworld_main(cfg) -> dict:
+    """``worldgen eval drivingworld``: ``worldgen.eval.drivingworld.evaluate`` (cfg: its ``DrivingEvalConfig``)."""
+    from worldgen.eval.drivingworld import evaluate
+
+    return evaluate(cfg)
+
+
+def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
+    from worldgen.eval.drivingworld import DrivingEvalConfig
+
+    d = DrivingEvalConfig(ckpt="", tokenizer="", data="")
+    a = parser.add_argument
+    a("--ckpt", required=True, help="DrivingWorld GPT folder (config.yaml + model.safetensors)")
+    a("--tokenizer", required=True, help="VQ tokenizer folder coding the GPT's grid")
+    a("--data", required=True, help="held-out driving episodes (pixels + sidecars), e.g. data/driving-v2-heldout")
+    a("--tokens", default=None, help="their token shards (same episode ids); default: encode the pixels here")
+    a("--episodes", type=int, default=d.episodes,
+      help="rollout contexts (one held-out episode each, scenarios in turn)")
+    a("--frames", type=int, default=d.frames, help="generated frames per rollout")
+    a("--window", type=int, default=d.window, help="frames per reported window")
+    a("--ego", choices=("sampled", "straight"), default=d.ego,
+      help="rollout ego motion: sampled by the model, or forced straight at the context's speed")
+    a("--tf-episodes", type=int, default=d.tf_episodes, help="held-out episodes for teacher forcing (0 = all)")
+    a("--tf-stride", type=int, default=d.tf_stride, help="score every k-th frame in teacher forcing")
+    a("--control-contexts", type=int, default=d.control_contexts,
+      help="straight-road contexts for lane_change_left/right/straight (0 = skip)")
+    a("--control-frames", type=int, default=d.control_frames, help="frames per controllability run")
+    a("--detector", default=d.detector, help="FVD detector: sim:PATH (default the shipped one), i3d:PATH, random, "
+                                             "or none")
+    a("--seed", type=int, default=d.seed)
+    a("--batch", type=int, default=d.batch, help="frames per teacher-forced / decode batch")
+    a("--out", default=None, help="also write the JSON here, and a PNG of the window curves beside it")
+    a("--no-plot", action="store_true", help="no PNG beside --out")
+    a("--threads", type=int, default=d.threads, help="torch CPU threads")
+
+    def handler(args: argparse.Namespace) -> int:
+        command = "worldgen eval drivingworld " + " ".join(shlex.quote(x) for x in _argv_after("drivingworld"))
+        res = drivingworld_main(from_args(DrivingEvalConfig, args, command=command, plot=not args.no_plot))
+        print_json(res, indent=None)
+        return 0
+    return handler
+
+
 __all__ = ["FVDConfig", "fvd_main", "configure_fvd", "summary_line", "TokenizerEvalConfig", "tokenizer_main",
            "configure_tokenizer", "DriftEvalConfig", "drift_main", "configure_drift", "ARTVEvalConfig", "artv_main",
-           "configure_artv", "OfflineRLEvalConfig", "offline_rl_main", "configure_offline_rl"]
+           "configure_artv", "OfflineRLEvalConfig", "offline_rl_main", "configure_offline_rl", "TrainDetectorConfig",
+           "train_detector_main", "configure_train_detector", "drivingworld_main", "configure_drivingworld"]

@@ -11,6 +11,9 @@ Detectors (``load_detector(spec)``):
   (``i3d_torchscript.pt``, called as ``detector(x, rescale=True, resize=True, return_features=True)`` on [0, 255]
   input; it resizes to 224 and rescales itself), or a state_dict of the I3D network in the piergiaj/pytorch-i3d
   naming (``.pt``/``.pth`` read with ``weights_only=True``, or ``.safetensors``).
+- ``sim:PATH``: the simulator-trained video encoder (``worldgen.eval.sim_detector``; PATH is its folder, e.g.
+  ``checkpoints/fvd-sim-tiny``). Its features are its own ``feature_dim``-wide embedding of 64x128 clips (other
+  sizes are resized; ``size`` does not apply), not I3D's: NOT comparable to published FVDs.
 
 Detectors always run in eval mode under ``torch.no_grad``. The TorchScript module is called directly (never through
 DataParallel, which breaks its keyword arguments on torch >= 2.1) with the JIT optimiser off, so re-specialising on
@@ -207,14 +210,20 @@ def load_i3d_state_dict(net: InceptionI3d, state: dict, source: str) -> Inceptio
 
 
 def load_detector(spec: str, size: int = DEFAULT_SIZE, seed: int = 0, device: str = "cpu") -> Detector:
-    """``random`` | ``i3d:PATH`` -> a ready detector. ``size`` is the I3D input resolution (224 for real FVD)."""
+    """``random`` | ``i3d:PATH`` | ``sim:PATH`` -> a ready detector. ``size`` is the I3D input resolution (224 for
+    real FVD; the sim detector has its own)."""
     if not isinstance(size, int) or size < 8:
         raise ValueError(f"--size: the detector's input resolution must be a whole number >= 8 px (224 for FVD "
                          f"comparable to published numbers), got {size}")
     if spec == "random":
         return random_detector(seed, size, device)
+    if spec.startswith("sim:"):
+        from worldgen.eval.sim_detector import load_sim_detector
+
+        return load_sim_detector(spec[4:], device=device)
     if not spec.startswith("i3d:"):
-        raise ValueError(f"--detector: expected 'random' or 'i3d:PATH', got {spec!r}")
+        raise ValueError(f"--detector: expected 'random' or 'i3d:PATH' (or 'sim:PATH', the simulator-trained "
+                         f"detector), got {spec!r}")
     path = Path(spec[4:]).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"I3D weights not found at {path}. {WEIGHTS_HELP}")

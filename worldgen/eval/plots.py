@@ -25,7 +25,8 @@ def plot_curve(result: dict, path: str | os.PathLike) -> Path:
     ax.set_ylabel("FVD")
     title = f"{result['protocol']} · detector {result['detector']['name']} · N={result['n_real']}/{result['n_fake']}"
     if result["comparable_to_published"] is False:
-        title += "\nrandom detector: NOT comparable to published FVD"
+        kind = "sim" if str(result["detector"]["name"]).startswith("sim:") else "random"
+        title += f"\n{kind} detector: NOT comparable to published FVD"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
