@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
          tokens / "meta.json")
     step("4/5 DrivingWorld GPT",
          ["train", "configs/drivingworld/gpt_tiny.yaml", f"data.root={tokens}", f"out_dir={gpt}",
-          f"trainer.max_steps={a.gpt_steps}", "data.val_episodes=1", *common], gpt / "model.safetensors")
+          f"tokenizer={tok}", f"trainer.max_steps={a.gpt_steps}", "data.val_episodes=1", *common],
+         gpt / "model.safetensors")
     step("5/5 rollout video",
          ["generate", "drivingworld", "--ckpt", str(gpt), "--tokenizer", str(tok), "--tokens", str(tokens),
           "--frames", str(a.rollout_frames), "--manoeuvre", "lane_change_left", "--out", str(video)], video)

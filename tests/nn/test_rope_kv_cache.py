@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from worldgen.nn.kv_cache import PrefixKVCache
+from worldgen.nn.kv_cache import PrefixKVCache, StaticKVCache
 from worldgen.nn.rope import AxialRoPE2D
 
 
@@ -33,3 +33,16 @@ def test_prefix_cache_appends_and_overflows():
         c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
     c.reset()
     assert c.length == 0
+
+
+def test_static_cache_views_and_position_writes_share_one_buffer():
+    c = StaticKVCache(2, 1, 3, 4, 2)
+    k_slot, v_slot, k_all, v_all = c.views()[1][2]
+    k_slot.copy_(torch.ones(1, 3, 2))
+    v_slot.copy_(torch.full((1, 3, 2), 2.0))
+    assert k_all.shape == (1, 3, 3, 2) and torch.equal(c.kv[1, :, 0, :, 2], torch.ones(1, 3, 2))
+    ks, vs = c.write(0, torch.tensor([3]), torch.full((1, 3, 2), 5.0), torch.full((1, 3, 2), 6.0))
+    assert ks.shape == (1, 3, 4, 2) and ks[0, :, 3].eq(5).all() and vs[0, :, 3].eq(6).all()
+    assert c.kv[0, :, :, :, :3].eq(0).all() and torch.equal(v_all[0, :, 2], torch.full((3, 2), 2.0))
+    with pytest.raises(ValueError, match="outside"):
+        c.check(4)

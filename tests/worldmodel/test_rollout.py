@@ -1,4 +1,5 @@
-"""KV-cached rollout: identical tokens to full recomputation, shapes, controls, sampling filters."""
+"""KV-cached rollout: identical tokens to full recomputation (also batched, per-sample seeds, both layouts, the
+compiled step), shapes, controls, sampling filters, the fused sampler and the newest-frame fusion."""
 import json
 import math
 
@@ -6,9 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.worldmodel.conftest import random_clip
-from worldgen.worldmodel.rollout import SamplingConfig, candidates, control_file_poses, integrate_poses, rollout, \
-    sample_token, scripted_poses
+from tests.worldmodel.conftest import random_clip, tiny_config
+from worldgen.worldmodel.model import DrivingWorldGPT
+from worldgen.worldmodel.rollout import FusedSampler, SamplingConfig, candidates, choose, control_file_poses, \
+    integrate_poses, rollout, sample_token, scripted_poses, uniforms
+
+
+def same_tokens(a: dict, b: dict) -> bool:
+    return torch.equal(a["img"], b["img"]) and torch.equal(a["ego"], b["ego"])
 
 
 @pytest.mark.parametrize("sampling", [SamplingConfig(top_k=5), SamplingConfig(top_k=0, top_p=0.8, temperature=1.3)])
@@ -21,6 +27,92 @@ def test_cached_rollout_equals_full_recompute(tiny_model, sampling):
     assert torch.equal(a["img"], b["img"]) and torch.equal(a["ego"], b["ego"])
     c = rollout(tiny_model, ctx, 5, sampling, seed=8, cached=True)
     assert not torch.equal(a["img"], c["img"])  # the seed matters
+
+
+@pytest.mark.parametrize("sampling,forced", [(SamplingConfig(), None), (SamplingConfig(temperature=0), [3, 4, 1]),
+                                             (SamplingConfig(top_k=7, top_p=0.6, temperature=0.7), None)])
+def test_tokens_identical_at_the_shipped_shape(sampling, forced):
+    """The gpt_tiny layout (131 tokens, 1024 codes, 2-layer heads, codebook/Fourier embeddings), forced and free ego."""
+    torch.manual_seed(0)
+    m = DrivingWorldGPT(tiny_config(codebook_size=1024, grid=[8, 16], width=32, heads=2, fourier_dim=16)).eval()
+    ctx = random_clip(m, 1, 4, seed=1)
+    plan = None if forced is None else torch.tensor([[forced]])
+    a = rollout(m, ctx, 1, sampling, seed=5, forced_ego=plan)
+    assert same_tokens(a, rollout(m, ctx, 1, sampling, seed=5, forced_ego=plan, cached=False))
+    assert len(a["fuse_s"]) == 1 and 0 < a["fuse_cpu_s"][0] <= a["frame_cpu_s"][0]
+
+
+def test_v1_layout_decodes_identically():
+    torch.manual_seed(1)
+    m = DrivingWorldGPT(tiny_config(fusion_mlp="spatial", head_layers=1, code_embed="table", ego_embed="table",
+                                    qk_norm=False)).eval()
+    ctx = random_clip(m, 1, 2, seed=2)
+    assert same_tokens(rollout(m, ctx, 4, seed=3), rollout(m, ctx, 4, seed=3, cached=False))
+
+
+def test_batched_rollout_equals_one_at_a_time(tiny_model):
+    ctx = random_clip(tiny_model, 3, 2, seed=4)
+    ctx["keep"][2, 0] = False
+    ctx["ego"][2, 0] = torch.tensor(tiny_model.ego_vocab)
+    forced = torch.randint(0, 4, (3, 5, 3), generator=torch.Generator().manual_seed(0))
+    for plan in (None, forced):
+        batch = rollout(tiny_model, ctx, 5, seed=[11, 3, 7], forced_ego=plan)
+        for i, s in enumerate([11, 3, 7]):
+            one = rollout(tiny_model, {k: v[i:i + 1] for k, v in ctx.items()}, 5, seed=s,
+                          forced_ego=None if plan is None else plan[i:i + 1])
+            assert torch.equal(batch["img"][i:i + 1], one["img"]) and torch.equal(batch["ego"][i:i + 1], one["ego"])
+    assert same_tokens(rollout(tiny_model, ctx, 2, seed=5), rollout(tiny_model, ctx, 2, seed=[5, 6, 7]))
+    with pytest.raises(ValueError, match="2 seeds for a batch of 3"):
+        rollout(tiny_model, ctx, 1, seed=[1, 2])
+
+
+def test_a_frame_of_uniforms_is_the_token_by_token_stream():
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    one_by_one = torch.cat([torch.rand(1, 1, generator=g1) for _ in range(140)])
+    assert torch.equal(uniforms([g2], 140, "cpu")[:, 0], one_by_one)
+
+
+@pytest.mark.parametrize("cfg", [SamplingConfig(), SamplingConfig(top_k=0, top_p=0.8, temperature=1.3),
+                                 SamplingConfig(top_k=5, temperature=0.5), SamplingConfig(temperature=0),
+                                 SamplingConfig(top_k=100)])
+def test_fused_sampler_equals_choose(cfg):
+    g = torch.Generator().manual_seed(0)
+    logits, u = torch.randn(64, 50, generator=g) * 3, torch.rand(64, 1, generator=g)
+    assert torch.equal(FusedSampler(cfg, 50)(logits, u)[:, 0], choose(logits, cfg, u))
+
+
+def test_newest_frame_fusion_equals_the_window(tiny_model):
+    ctx = random_clip(tiny_model, 2, 5, seed=6)
+    ctx["keep"][1, 3] = False
+    ctx["ego"][1, 3] = torch.tensor(tiny_model.ego_vocab)
+    dec = tiny_model.new_caches(2)
+    with torch.no_grad():
+        for t in (1, 3, 5):
+            args = (ctx["ego"][:, :t], ctx["img"][:, :t], ctx["keep"][:, :t])
+            ref = tiny_model.fuse_window(*args)
+            assert torch.allclose(tiny_model.fuse_last(*args), ref, atol=1e-5)
+            emb = dec.embed_frames(*args[:2])
+            assert torch.allclose(tiny_model.fuse_last(*args, embedded=emb), ref, atol=1e-5)
+
+
+def test_position_tensor_step_equals_the_eager_step(tiny_model):
+    a, b = tiny_model.new_caches(2), tiny_model.new_caches(2)
+    x = torch.randn(2, tiny_model.n, tiny_model.cfg.width, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for pos in range(tiny_model.n):
+            assert torch.allclose(a.step(x[:, pos], pos), b.step_at(x[:, pos], b.positions[pos:pos + 1]), atol=1e-5)
+    with pytest.raises(ValueError, match="outside"):
+        a.step(x[:, 0], tiny_model.n)
+
+
+@pytest.mark.slow
+def test_compiled_image_step_gives_the_same_tokens():
+    torch.manual_seed(0)
+    m = DrivingWorldGPT(tiny_config(codebook_size=256, grid=[4, 8], width=32)).eval()
+    ctx = random_clip(m, 2, 3, seed=1)
+    a = rollout(m, ctx, 3, seed=[2, 9], compile=True)
+    assert same_tokens(a, rollout(m, ctx, 3, seed=[2, 9])) and same_tokens(a, rollout(m, ctx, 3, seed=[2, 9],
+                                                                                        cached=False))
 
 
 def test_rollout_shapes_and_forced_ego(tiny_model):
@@ -77,3 +169,10 @@ def test_control_files(tmp_path):
     bad.write_text(json.dumps({"speed": [1]}))
     with pytest.raises(ValueError, match="yaw_rate"):
         control_file_poses(str(bad), 2, 10)
+
+
+def test_bf16_model_decodes_identically():
+    torch.manual_seed(2)
+    m = DrivingWorldGPT(tiny_config()).eval().to(torch.bfloat16)
+    ctx = random_clip(m, 1, 2, seed=3)
+    assert same_tokens(rollout(m, ctx, 3, seed=4), rollout(m, ctx, 3, seed=4, cached=False))

@@ -12,7 +12,10 @@ into a pipeline call and the pipeline's streamed output into job events:
 * ``drift_curve``: ``worldgen.eval.protocols.fvd_drift`` on picked/uploaded videos against real clips (the contexts).
 * ``DevicePool``: one worker thread per device (each GPU, or the CPU); requests wait in one shared queue, so the
   next free device takes the next request. Every worker keeps its own loaded pipelines. A job streams events
-  ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away.
+  ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away. With ``max_batch > 1`` a
+  worker that takes a job with a ``batch_key`` also takes the queued jobs with the same key (up to ``max_batch``)
+  and runs them as one call of their ``batch_fn`` (issue 16): ``drive_batch`` rolls out concurrent Driving requests
+  as one batched rollout, each with its own seed, so every request gets exactly the frames it would get alone.
 
 Everything that reaches a model is validated first; bad input raises ``InputError`` with a message for the page.
 """
@@ -331,6 +334,88 @@ def drive_job(pipe, req: DriveRequest, emit: Callable[[tuple], None]) -> dict:
     return {"poses": res.poses, "frame_s": res.frame_s, "context_frames": res.context_frames}
 
 
+def drive_batch_key(req: DriveRequest) -> tuple:
+    """Requests with equal keys can share one batched rollout: same horizon and sampling, all planned or all free."""
+    return ("drive", req.horizon, req.temperature, req.top_k, req.top_p, req.plan is None)
+
+
+def _drive_context(pipe, req: DriveRequest):
+    ctx = req.context
+    n = min(pipe.context_frames, len(ctx.frames))
+    return pipe.context_from_frames(fit_frames(ctx.frames[-n:], pipe.frame_size), ctx.poses[-n:], ctx.pose_mask[-n:],
+                                    ctx.label)
+
+
+def drive_batch(pipe, reqs: list[DriveRequest], emits: list[Callable[[tuple], None]]) -> list:
+    """``drive_job`` for several requests with one ``drive_batch_key`` as batched rollouts (one per context length):
+    per-sample seeds make every request's frames and poses equal to running it alone (tested). Each request streams
+    to its own ``emit``; a request whose page went away stops receiving frames and ends as cancelled (its entry is a
+    ``JobCancelled``), the others go on. Returns one result (or exception) per request."""
+    if len({drive_batch_key(r) for r in reqs}) != 1:
+        raise ValueError("drive_batch: the requests differ in horizon, sampling or plan/no plan")
+    out: list = [None] * len(reqs)
+    contexts: dict = {}
+    for i, r in enumerate(reqs):
+        try:  # a request whose context fails fails alone, as it would unbatched
+            contexts[i] = _drive_context(pipe, r)
+        except Exception as e:
+            out[i] = e
+    for length in sorted({int(c.codes.shape[1]) for c in contexts.values()}):
+        idx = [i for i, c in contexts.items() if int(c.codes.shape[1]) == length]
+        try:
+            res = _drive_group(pipe, [reqs[i] for i in idx], [contexts[i] for i in idx], [emits[i] for i in idx])
+        except Exception as e:  # this group failed (or all its pages went away); the other groups go on
+            if not isinstance(e, JobCancelled):
+                log.error("drive batch group of %d failed:\n%s", len(idx), traceback.format_exc())
+            res = [e] * len(idx)
+        for i, r in zip(idx, res):
+            out[i] = r
+    return out
+
+
+def _drive_group(pipe, reqs: list[DriveRequest], contexts: list, emits: list) -> list:
+    from einops import rearrange
+
+    from worldgen.pipelines.drivingworld import StreamingDecoder
+    from worldgen.worldmodel.model import N_EGO
+    from worldgen.worldmodel.rollout import SamplingConfig, rollout
+
+    gone: list = [None] * len(reqs)
+
+    def sender(j: int) -> Callable:
+        def send(first: int, frames: np.ndarray) -> None:
+            if gone[j] is None:
+                try:
+                    emits[j](("frames", first, frames))
+                except JobCancelled as e:
+                    gone[j] = e
+                    if all(g is not None for g in gone):
+                        raise
+        return send
+
+    decoders = [StreamingDecoder(pipe.tok, c.codes, pipe.chunk, sender(j), keep=False) for j, c in enumerate(contexts)]
+    h, w = pipe.gpt.h, pipe.gpt.w
+
+    def on_frame(i: int, toks: torch.Tensor) -> None:
+        codes = rearrange(toks[:, N_EGO:], "b (h w) -> b h w", h=h, w=w)
+        for j, d in enumerate(decoders):
+            if gone[j] is None:
+                d.push(codes[j:j + 1])
+
+    r0 = reqs[0]
+    batch = {k: torch.cat([c.tokens()[k] for c in contexts]) for k in ("ego", "img", "keep")}
+    forced = None if r0.plan is None else torch.cat([pipe.plan_tokens(r.plan[:r.horizon]) for r in reqs])
+    res = rollout(pipe.gpt, batch, r0.horizon, SamplingConfig(r0.temperature, r0.top_k, r0.top_p),
+                  [r.seed for r in reqs], forced, on_frame=on_frame)
+    for j, d in enumerate(decoders):
+        if gone[j] is None:
+            d.flush()
+    frame_s = float(np.mean(res["frame_s"])) if res["frame_s"] else 0.0
+    return [gone[j] or {"poses": pipe.gpt.pose_tokenizer.decode(res["ego"][j].cpu())[0].numpy(), "frame_s": frame_s,
+                        "context_frames": int(c.codes.shape[1]), "batch": len(reqs)}
+            for j, c in enumerate(contexts)]
+
+
 # ---- ART-V ------------------------------------------------------------------------------------------------------
 @dataclass
 class ArtvRequest:
@@ -419,8 +504,10 @@ class Job:
 
     _ids = itertools.count()
 
-    def __init__(self, fn: Callable, name: str):
+    def __init__(self, fn: Callable, name: str, batch_key=None, batch_fn: Optional[Callable] = None, payload=None):
         self.fn, self.name, self.id = fn, name, f"{next(self._ids):04d}-{uuid.uuid4().hex[:6]}"
+        # batching: jobs with equal batch_key may run together as batch_fn(device, cache, payloads, emits) -> results
+        self.batch_key, self.batch_fn, self.payload = batch_key, batch_fn, payload
         self.queue: queue.Queue = queue.Queue()
         self.cancelled = threading.Event()
         self.device: Optional[str] = None
@@ -450,10 +537,17 @@ class Job:
 
 
 class DevicePool:
-    """One worker thread per device; one shared FIFO of jobs (bounded: a full queue refuses new requests)."""
+    """One worker thread per device; one shared FIFO of jobs (bounded: a full queue refuses new requests).
 
-    def __init__(self, devices: list[str], queue_size: int = 16):
-        self.devices = list(devices)
+    ``max_batch > 1``: a worker taking a job that has a ``batch_key`` also takes up to ``max_batch - 1`` queued jobs
+    with the same key (in queue order) and runs them as one ``batch_fn`` call.
+    """
+
+    def __init__(self, devices: list[str], queue_size: int = 16, max_batch: int = 1):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.devices, self.max_batch = list(devices), max_batch
+        self.batches: list[int] = []  # size of every batch run (jobs with batch_key only)
         self.jobs: queue.Queue = queue.Queue(maxsize=queue_size)
         self.busy: dict[str, Optional[str]] = {d: None for d in self.devices}
         self.served: dict[str, int] = {d: 0 for d in self.devices}
@@ -466,8 +560,12 @@ class DevicePool:
         for t in self.threads:
             t.start()
 
-    def submit(self, fn: Callable, name: str) -> Job:
-        job = Job(fn, name)
+    def submit(self, fn: Callable, name: str, batch_key=None, batch_fn: Optional[Callable] = None,
+               payload=None) -> Job:
+        """Queue ``fn(device, cache, emit)``; with ``batch_key`` and ``batch_fn`` it may run batched with others."""
+        if (batch_key is None) != (batch_fn is None):
+            raise ValueError("submit: give batch_key and batch_fn together")
+        job = Job(fn, name, batch_key, batch_fn, payload)
         try:
             self.jobs.put_nowait(job)
         except queue.Full:
@@ -480,6 +578,54 @@ class DevicePool:
     def waiting(self) -> int:
         return self.jobs.qsize()
 
+    def _take_mates(self, job: Job) -> list[Job]:
+        """``job`` and the queued jobs that may run batched with it (removed from the queue)."""
+        if job.batch_key is None or self.max_batch <= 1:
+            return [job]
+        with self.jobs.mutex:
+            mates = [j for j in self.jobs.queue if j is not None and j.batch_key == job.batch_key
+                     and not j.cancelled.is_set()][:self.max_batch - 1]
+            for j in mates:
+                self.jobs.queue.remove(j)
+            if mates:
+                self.jobs.not_full.notify(len(mates))
+        return [job, *mates]
+
+    def _start(self, device: str, jobs: list[Job]) -> None:
+        for job in jobs:
+            job.device, job.started_at = device, time.monotonic()
+            with self._count:
+                self.started += 1
+            job.queue.put(("started", device))
+        self.busy[device] = jobs[0].id
+
+    def _finish(self, job: Job, device: str, outcome, t0: float) -> None:
+        if isinstance(outcome, JobCancelled):
+            self.cancelled += 1
+            job.queue.put(("cancelled", None))
+        elif isinstance(outcome, Exception):
+            job.queue.put(("error", outcome))
+        else:
+            job.queue.put(("result", outcome))
+        self.served[device] += 1
+        log.info("job %s (%s) on %s: %.1fs", job.id, job.name, device, time.perf_counter() - t0)
+
+    def _run(self, device: str, cache: dict, jobs: list[Job]) -> list:
+        """Outcomes (result or exception) of running ``jobs``: one ``fn`` call, or one ``batch_fn`` call."""
+        try:
+            if len(jobs) == 1 and (jobs[0].batch_key is None or self.max_batch <= 1):
+                return [jobs[0].fn(device, cache, jobs[0].emit)]
+            self.batches.append(len(jobs))
+            out = list(jobs[0].batch_fn(device, cache, [j.payload for j in jobs], [j.emit for j in jobs]))
+            if len(out) != len(jobs):
+                raise RuntimeError(f"batch_fn returned {len(out)} results for {len(jobs)} jobs")
+            return out
+        except JobCancelled as e:
+            return [e] * len(jobs)
+        except Exception as e:  # the page gets a message; the server log keeps the traceback
+            log.error("job %s (%s) failed on %s:\n%s", jobs[0].id, jobs[0].name, device, traceback.format_exc())
+            return [e] * len(jobs)
+
     def _work(self, device: str) -> None:
         cache: dict = {}
         if device.startswith("cuda"):
@@ -490,23 +636,15 @@ class DevicePool:
                 return
             if job.cancelled.is_set():
                 continue
-            job.device, self.busy[device], job.started_at = device, job.id, time.monotonic()
-            with self._count:
-                self.started += 1
+            jobs = self._take_mates(job)
             t0 = time.perf_counter()
+            self._start(device, jobs)
             try:
-                job.queue.put(("started", device))
-                job.queue.put(("result", job.fn(device, cache, job.emit)))
-            except JobCancelled:
-                self.cancelled += 1
-                job.queue.put(("cancelled", None))
-            except Exception as e:  # the page gets a message; the server log keeps the traceback
-                log.error("job %s (%s) failed on %s:\n%s", job.id, job.name, device, traceback.format_exc())
-                job.queue.put(("error", e))
+                outcomes = self._run(device, cache, jobs)
             finally:
                 self.busy[device] = None
-                self.served[device] += 1
-                log.info("job %s (%s) on %s: %.1fs", job.id, job.name, device, time.perf_counter() - t0)
+            for j, outcome in zip(jobs, outcomes):
+                self._finish(j, device, outcome, t0)
 
     def close(self) -> None:
         for _ in self.threads:

@@ -29,6 +29,10 @@ changes nothing (tested). Caching the temporal keys instead would let stacked la
 frames back, on hidden states training never produced (the v1 behaviour). The in-frame KV cache of the AR stack is
 unaffected: cached and uncached decoding give the same tokens.
 
+Decoding (issue 16; same tokens, tested): ``fuse_last`` runs the top fusion block for the newest frame only, and
+``TokenDecoder`` (``new_caches``) steps the AR stack one token at a time with static KV buffers and every
+per-rollout constant precomputed (QK-norm folded into the RoPE tables, embedding tables for every code and ego bin).
+
 Deliberate deviation: the paper's *learned frame-time embedding* is learned here as a per-head bias on the relative
 frame offset inside temporal attention (T5-style), banded to ``W`` frames, not as an absolute embedding.
 """
@@ -44,8 +48,8 @@ from einops import rearrange
 from torch import nn
 
 from worldgen.nn.attention import attention
-from worldgen.nn.kv_cache import PrefixKVCache
-from worldgen.nn.rope import AxialRoPE2D
+from worldgen.nn.kv_cache import StaticKVCache
+from worldgen.nn.rope import AxialRoPE2D, _rotate
 from worldgen.nn.transformer import SelfAttention, layer_norm, mlp
 from worldgen.tokenizer.pose import PoseTokenizer, PoseTokenizerConfig
 
@@ -204,6 +208,26 @@ class FusionBlock(nn.Module):
         x = x + rearrange(self.attn_s(h, mask=smask, rope=rope), "(b t) n d -> b t n d", b=b)
         return x + self.mlp(self.norm_m(x))
 
+    def forward_last(self, x: torch.Tensor, rope: AxialRoPE2D, keep: Optional[torch.Tensor]) -> torch.Tensor:
+        """``forward`` for the newest frame only, ``(b t n d) -> (b 1 n d)``: the other frames still give the
+        temporal keys/values, but their queries, MLPs and spatial attention are skipped (decoding needs only the
+        newest frame's state from the top block). Equal to ``forward(...)[:, -1:]`` to float rounding (tested)."""
+        b, t, n, _ = x.shape
+        steps = torch.arange(t, device=x.device)
+        mask = temporal_bias(self.time_emb, steps[-1:], steps)[None]
+        if keep is not None:
+            same = steps[-1:, None] == steps[None]
+            mask = rearrange(mask[None] + ego_key_mask(keep, n, same), "b n h q k -> (b n) h q k")
+        q, k, v = self.attn_t.project(rearrange(self.norm_t(x), "b t n d -> (b n) t d"))
+        o = attention(q[:, :, -1:], k, v, mask=mask.to(x.dtype))
+        x = x[:, -1:] + rearrange(self.attn_t.combine(o), "(b n) t d -> b t n d", b=b)
+        if hasattr(self, "mlp_t"):
+            x = x + self.mlp_t(self.norm_mt(x))
+        smask = frame_key_mask(keep[:, -1:], n, causal=False) if keep is not None else None
+        h = rearrange(self.norm_s(x), "b t n d -> (b t) n d")
+        x = x + rearrange(self.attn_s(h, mask=smask, rope=rope), "(b t) n d -> b t n d", b=b)
+        return x + self.mlp(self.norm_m(x))
+
 
 class ARBlock(nn.Module):
     """Causal attention inside the next frame, then MLP."""
@@ -218,23 +242,6 @@ class ARBlock(nn.Module):
         h = self.norm_a(x)
         x = x + (self.attn(h, causal=True, rope=rope) if mask is None else self.attn(h, mask=mask, rope=rope))
         return x + self.mlp(self.norm_m(x))
-
-    def step(self, x: torch.Tensor, rope: AxialRoPE2D, cache: PrefixKVCache, pos: int) -> torch.Tensor:
-        """Token at in-frame position ``pos``, ``x (b, 1, d)``, attending to the cached earlier positions.
-
-        The decoding hot path (``n`` calls per frame per block): same weights and maths as ``forward``, written with
-        functional calls and plain views because module and einops dispatch dominate at batch 1 on a CPU.
-        """
-        a, b, d = self.attn, x.shape[0], x.shape[-1]
-        h = F.layer_norm(x, (d,), self.norm_a.weight)
-        q, k, v = F.linear(h, a.qkv.weight).view(b, 3, a.heads, d // a.heads).unbind(1)  # b h d each (n = 1)
-        q, k = a.q_norm(q)[:, :, None], a.k_norm(k)[:, :, None]
-        q, k, v = rope(q, pos), rope(k, pos), v[:, :, None]
-        k_all, v_all = cache.append(k, v)
-        o = attention(q, k_all, v_all)  # b h 1 d
-        x = x + F.linear(o.reshape(b, 1, d), a.proj.weight)
-        h = F.layer_norm(x, (d,), self.norm_m.weight)
-        return x + F.linear(F.gelu(F.linear(h, self.mlp.fc1.weight)), self.mlp.fc2.weight)
 
 
 class DrivingWorldGPT(nn.Module):
@@ -336,10 +343,26 @@ class DrivingWorldGPT(nn.Module):
         keep = None if keep is None else keep[:, -w:]
         return self.fuse(ego[:, -w:], img[:, -w:], keep)[:, -1]
 
-    def new_caches(self, batch: int, device=None, dtype=torch.float32) -> list:
-        """In-frame KV caches, one per AR block."""
-        dh = self.cfg.width // self.cfg.heads
-        return [PrefixKVCache(batch, self.cfg.heads, self.n, dh, device, dtype) for _ in self.ar]
+    def fuse_last(self, ego: torch.Tensor, img: torch.Tensor, keep: Optional[torch.Tensor] = None,
+                  embedded: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``fuse_window`` computed for the newest frame only -> ``(b n d)``, equal to float rounding (tested): the
+        lower fusion blocks run over the whole window, the top block only for the newest frame's queries (about
+        half of the top block's work). ``embedded (b t n d)``: the frames' token embeddings when the caller has
+        them already (``TokenDecoder.embed_frames``: gathers from precomputed tables)."""
+        w = self.cfg.context_frames
+        keep = None if keep is None else keep[:, -w:]
+        keep = None if keep is None or bool(keep.all()) else keep
+        x = (self.embed(ego[:, -w:], img[:, -w:]) if embedded is None else embedded[:, -w:]) + self.slot_embedding()
+        if not len(self.fusion):
+            return x[:, -1]
+        for blk in self.fusion[:-1]:
+            x = blk(x, self.rope, keep)
+        return self.fusion[-1].forward_last(x, self.rope, keep)[:, 0]
+
+    def new_caches(self, batch: int, device=None, dtype=torch.float32) -> "TokenDecoder":
+        """The in-frame decoding state for one rollout: static KV buffers of every AR block and the per-rollout
+        constants of the token step (``TokenDecoder``). Build it again after the weights change."""
+        return TokenDecoder(self, batch, device, dtype)
 
     @torch.no_grad()
     def load_codebook(self, vectors: torch.Tensor) -> None:
@@ -352,12 +375,155 @@ class DrivingWorldGPT(nn.Module):
                              f"{tuple(table.shape)} (model.codebook_size, model.code_dim)")
         table.copy_(vectors.to(table.dtype))
 
-    def ar_step(self, x: torch.Tensor, prefix: list, pos: int) -> torch.Tensor:
-        """One in-frame position: input ``x (b d)`` -> normalised hidden ``(b d)``."""
-        x = x[:, None]
-        for blk, cache in zip(self.ar, prefix):
-            x = blk.step(x, self.rope, cache, pos)
-        return self.norm_out(x[:, 0])
+    def ar_step(self, x: torch.Tensor, prefix: "TokenDecoder", pos: int) -> torch.Tensor:
+        """One in-frame position: input ``x (b d)`` -> normalised hidden ``(b d)`` (``prefix`` from ``new_caches``)."""
+        return prefix.step(x, pos)
+
+
+def rotation_tables(dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE's half-rotation (``worldgen.nn.rope``) as a gather and signs: ``rotate(y) == y[..., perm] * sign``."""
+    m = _rotate(torch.eye(dim))  # row i = rotate(e_i)
+    perm = m.abs().argmax(0)
+    return perm, m[perm, torch.arange(dim)]
+
+
+def head_weights(h: nn.Module) -> tuple:
+    """An output head's weights in call order: ``(W,)`` (one linear) or ``(W1, W2)`` (Linear -> GELU -> Linear)."""
+    return (h.weight,) if isinstance(h, nn.Linear) else (h[0].weight, h[2].weight)
+
+
+def apply_head(hidden: torch.Tensor, weights: tuple) -> torch.Tensor:
+    if len(weights) == 1:
+        return F.linear(hidden, weights[0])
+    return F.linear(F.gelu(F.linear(hidden, weights[0])), weights[1])
+
+
+@dataclass
+class ARWeights:
+    """One AR block's weights for the token step; ``rope_a/b (n, 2, 1, head_dim)``: RoPE with QK-norm folded in."""
+    norm_a: torch.Tensor
+    qkv: torch.Tensor
+    proj_t: torch.Tensor
+    norm_m: torch.Tensor
+    fc1: torch.Tensor
+    fc2_t: torch.Tensor
+    rope_a: torch.Tensor
+    rope_b: torch.Tensor
+    a_at: list = field(default_factory=list)  # rope_a[p] per position (views made once)
+    b_at: list = field(default_factory=list)
+
+
+class TokenDecoder:
+    """The internal-state AR stack one token at a time, with every per-rollout constant precomputed (issue 16).
+
+    Same maths as ``DrivingWorldGPT.autoregress`` over a growing in-frame prefix, arranged so that a token costs as
+    few tensor operations as possible (at batch 1 on a CPU an operation's dispatch costs about as much as its
+    arithmetic, so the count of operations sets the speed):
+
+    * keys/values go into one static buffer (``StaticKVCache``), read and written through views made once;
+    * the per-head QK-LayerNorm weights are folded into the RoPE tables: ``LN(q) * w`` rotated at position ``p``
+      is ``LN0(q) * A[p] + LN0(q)[perm] * B[p]`` with ``A = w cos`` and ``B = sign * w[perm] * sin``;
+    * residual adds ride on the output projections (``addmm``); no Python work per layer beyond the calls;
+    * every image code's and ego bin's embedding is computed once (``emb_img``, ``emb_ego``): the next input is a
+      gather, and so are the fusion inputs (``embed_frames``).
+
+    ``step`` takes a Python position (eager). ``step_at`` takes a position tensor and attends over the whole
+    buffer with the unwritten tail masked: one static graph for every position, for ``torch.compile``. Both equal
+    the full recomputation to float rounding (tested; the rollout tests check that the sampled tokens are equal).
+    Below float32 (bf16 weights) each folded or fused operation would add a rounding of ~2^-8 and flip sampled
+    tokens, so ``step`` then runs the blocks' own operations in their own order (``_step_exact``; tested).
+    """
+
+    def __init__(self, model: "DrivingWorldGPT", batch: int, device=None, dtype=torch.float32):
+        c = model.cfg
+        self.batch, self.width, self.heads, self.n = batch, c.width, c.heads, model.n
+        self.head_dim = dh = c.width // c.heads
+        self.qk_norm = c.qk_norm
+        self.exact = dtype != torch.float32
+        self.blocks, self.rope = model.ar, model.rope
+        self.cache = StaticKVCache(len(model.ar), batch, c.heads, model.n, dh, device, dtype)
+        self.views = self.cache.views()
+        perm, sign = rotation_tables(dh)
+        self.perm = perm.to(device)
+        self.positions = torch.arange(model.n, device=device)
+        with torch.no_grad():
+            self.layers = [self._weights(blk, model.rope, perm, sign, dtype) for blk in model.ar]
+            self.norm_out = model.norm_out.weight
+            self.head_img = head_weights(model.head_img)
+            self.head_ego = [head_weights(h) for h in model.head_ego]
+            self.emb_img = model.emb_img(torch.arange(c.codebook_size, device=device))
+            self.emb_ego = [emb(torch.arange(v + 1, device=device)) for v, emb in zip(model.ego_vocab, model.emb_ego)]
+            self.bos = model.bos.detach()
+
+    @staticmethod
+    def _weights(blk: ARBlock, rope: AxialRoPE2D, perm: torch.Tensor, sign: torch.Tensor, dtype) -> ARWeights:
+        a, dh = blk.attn, rope.cos.shape[-1]
+        w = torch.stack([a.q_norm.weight, a.k_norm.weight]).float() if isinstance(a.q_norm, nn.LayerNorm) \
+            else torch.ones(2, dh, device=rope.cos.device)
+        ra = (w[None] * rope.cos[:, None])[:, :, None].to(dtype)
+        rb = ((w[:, perm.to(w.device)] * sign.to(w.device))[None] * rope.sin[:, None])[:, :, None].to(dtype)
+        return ARWeights(blk.norm_a.weight, a.qkv.weight, a.proj.weight.t(), blk.norm_m.weight, blk.mlp.fc1.weight,
+                         blk.mlp.fc2.weight.t(), ra, rb, list(ra.unbind(0)), list(rb.unbind(0)))
+
+    def step(self, x: torch.Tensor, pos: int) -> torch.Tensor:
+        """Input ``x (b d)`` at in-frame position ``pos`` -> normalised hidden ``(b d)``; stores its keys/values."""
+        b, d = x.shape
+        self.cache.check(pos)
+        if self.exact:
+            return self._step_exact(x, pos)
+        for L, (k_slot, v_slot, k_all, v_all) in zip(self.layers, (v[pos] for v in self.views)):
+            qkv = F.linear(F.layer_norm(x, (d,), L.norm_a), L.qkv).view(b, 3, self.heads, self.head_dim)
+            qk = F.layer_norm(qkv[:, :2], (self.head_dim,)) if self.qk_norm else qkv[:, :2]
+            qk = torch.addcmul(qk * L.a_at[pos], qk.index_select(-1, self.perm), L.b_at[pos])
+            k_slot.copy_(qk[:, 1])
+            v_slot.copy_(qkv[:, 2])
+            o = F.scaled_dot_product_attention(qk[:, 0, :, None], k_all, v_all)
+            x = torch.addmm(x, o.reshape(b, d), L.proj_t)
+            x = torch.addmm(x, F.gelu(F.linear(F.layer_norm(x, (d,), L.norm_m), L.fc1)), L.fc2_t)
+        return F.layer_norm(x, (d,), self.norm_out)
+
+    def _step_exact(self, x: torch.Tensor, pos: int) -> torch.Tensor:
+        """``step`` with each block's operations in ``ARBlock.forward``'s order (low-precision weights)."""
+        b, d = x.shape
+        for blk, (k_slot, v_slot, k_all, v_all) in zip(self.blocks, (v[pos] for v in self.views)):
+            a = blk.attn
+            q, k, v = F.linear(F.layer_norm(x, (d,), blk.norm_a.weight), a.qkv.weight).view(
+                b, 3, self.heads, self.head_dim).unbind(1)
+            q, k = self.rope(a.q_norm(q)[:, :, None], pos), self.rope(a.k_norm(k)[:, :, None], pos)
+            k_slot.copy_(k[:, :, 0])
+            v_slot.copy_(v)
+            o = F.scaled_dot_product_attention(q, k_all, v_all)
+            x = x + F.linear(o.reshape(b, d), a.proj.weight)
+            x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, (d,), blk.norm_m.weight), blk.mlp.fc1.weight)),
+                             blk.mlp.fc2.weight)
+        return F.layer_norm(x, (d,), self.norm_out)
+
+    def step_at(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """``step`` with the position as a tensor ``(1,)`` (static shapes for ``torch.compile``)."""
+        b, d = x.shape
+        valid = (self.positions <= pos).view(1, 1, 1, self.n)
+        for i, L in enumerate(self.layers):
+            qkv = F.linear(F.layer_norm(x, (d,), L.norm_a), L.qkv).view(b, 3, self.heads, self.head_dim)
+            qk = F.layer_norm(qkv[:, :2], (self.head_dim,)) if self.qk_norm else qkv[:, :2]
+            ra, rb = L.rope_a.index_select(0, pos)[0], L.rope_b.index_select(0, pos)[0]
+            qk = qk * ra + qk.index_select(-1, self.perm) * rb
+            k_all, v_all = self.cache.write(i, pos, qk[:, 1], qkv[:, 2])
+            o = F.scaled_dot_product_attention(qk[:, 0, :, None], k_all, v_all, attn_mask=valid)
+            x = x + F.linear(o.reshape(b, d), L.proj_t.t())
+            x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, (d,), L.norm_m), L.fc1)), L.fc2_t.t())
+        return F.layer_norm(x, (d,), self.norm_out)
+
+    def logits(self, hidden: torch.Tensor, pos: int) -> torch.Tensor:
+        return apply_head(hidden, self.head_ego[pos] if pos < N_EGO else self.head_img)
+
+    def embed(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
+        """Embedding ``(b d)`` of tokens ``tok (b,)`` at in-frame position ``pos`` (a gather)."""
+        return (self.emb_ego[pos] if pos < N_EGO else self.emb_img).index_select(0, tok)
+
+    def embed_frames(self, ego: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+        """``DrivingWorldGPT.embed`` by gathers: ``ego (..., 3)``, ``img (..., hw)`` -> ``(..., n, d)``."""
+        e = [tab[ego[..., j]] for j, tab in enumerate(self.emb_ego)]
+        return torch.cat([torch.stack(e, dim=-2), self.emb_img[img]], dim=-2)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -4,26 +4,40 @@ DrivingWorld generates frame ``t+1`` from a sliding window of context frames: th
 last ``context_frames`` frames (re-fused for every new frame, so no layer sees anything older; see
 ``DrivingWorldGPT.fuse_window``), then the internal-state AR stack samples yaw, x, y and the image tokens one at a
 time. The public code re-runs the in-frame stack over the whole prefix for every token; here an **in-frame KV cache**
-(``PrefixKVCache`` per AR block) keeps the keys/values of the tokens already decoded, so token ``i`` costs one
-position, not ``i``. The history kept is the last ``context_frames`` frames: memory is flat for any horizon.
+keeps the keys/values of the tokens already decoded, so token ``i`` costs one position, not ``i``. The history kept
+is the last ``context_frames`` frames: memory is flat for any horizon.
 
-``rollout(..., cached=False)`` is the reference: the paper's procedure, the same window fusion and a full in-frame
-recomputation for every token, with the same sampling order, so for the same seed it gives the same tokens
-(tested). Ego motion is either forced (``forced_ego``: pose tokens from a control file or a scripted manoeuvre) or
-sampled by the model. Sampling: temperature, top-k (paper: 30), top-p (paper option: 0.8).
+Issue 16 (speed near the hardware limit), all without changing the sampled tokens:
+
+* the window fusion computes the top fusion block for the newest frame only (``DrivingWorldGPT.fuse_last``) from
+  embeddings gathered out of precomputed tables;
+* the token step is ``TokenDecoder`` (``worldgen.worldmodel.model``): static KV buffers, QK-norm folded into the
+  RoPE tables, residuals fused into ``addmm``, the next input one gather; ``FusedSampler`` does top-k, temperature,
+  top-p and the inverse CDF in six operations; oneDNN is switched off while decoding (``native_kernels``);
+* ``compile=True`` runs each image token as one ``torch.compile``d graph (measured: no faster than the eager step on
+  a CPU, see docs/results/worldmodel.md; kept for devices where it pays);
+* a batch of contexts decodes together, each sample with its own generator (``seed + i`` or ``seed[i]``) and one
+  block of uniforms per frame (``uniforms``): the same tokens as each context alone.
+
+``rollout(..., cached=False)`` is the reference: the paper's procedure, the window fused with ``fuse_window`` and a
+full in-frame recomputation for every token with the model's own modules, consuming the same uniforms in the same
+order, so for the same seed it gives the same tokens (tested, also batched and compiled). Ego motion is either forced
+(``forced_ego``: pose tokens from a control file or a scripted manoeuvre) or sampled by the model. Sampling:
+temperature, top-k (paper: 30), top-p (paper option: 0.8).
 """
 from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from worldgen.worldmodel.model import N_EGO, DrivingWorldGPT
+from worldgen.worldmodel.model import N_EGO, DrivingWorldGPT, apply_head
 
 
 @dataclass
@@ -52,76 +66,214 @@ def candidates(logits: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor,
     return probs, ids
 
 
-def sample_token(logits: torch.Tensor, cfg: SamplingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """One token per row by inverse-CDF sampling over the candidates (one uniform draw per row from ``generator``)."""
+def choose(logits: torch.Tensor, cfg: SamplingConfig, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF choice over the candidates with given uniforms ``u (b, 1)`` -> tokens ``(b,)`` (argmax if greedy)."""
     if cfg.temperature <= 0:
         return logits.argmax(-1)
     probs, ids = candidates(logits, cfg)
-    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
     choice = (probs.cumsum(-1) < u).sum(-1, keepdim=True).clamp_max(probs.shape[-1] - 1)
     return ids.gather(-1, choice)[:, 0]
 
 
+def sample_token(logits: torch.Tensor, cfg: SamplingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """One token per row by inverse-CDF sampling over the candidates (one uniform draw per row from ``generator``)."""
+    if cfg.temperature <= 0:
+        return logits.argmax(-1)
+    return choose(logits, cfg, torch.rand(logits.shape[0], 1, generator=generator, device=logits.device))
+
+
+class FusedSampler:
+    """``choose`` in as few operations as possible (the decoding hot path): top-k on the raw logits (the order is
+    the same as after dividing by a positive temperature), temperature on the k survivors only, softmax, the
+    optional top-p cut exactly as ``candidates``, and the inverse CDF as one ``searchsorted``. Returns ``(b, 1)``."""
+
+    def __init__(self, cfg: SamplingConfig, vocab: int):
+        self.greedy = cfg.temperature <= 0
+        self.use_topk = 0 < cfg.top_k < vocab
+        self.k = cfg.top_k if self.use_topk else vocab
+        self.scale = max(cfg.temperature, 1e-8)
+        self.top_p = cfg.top_p
+
+    def __call__(self, logits: torch.Tensor, u: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.greedy:
+            return logits.argmax(-1, keepdim=True)
+        if logits.dtype != torch.float32:
+            logits = logits.float()  # before top-k, as ``candidates``: low-precision logits tie often
+        vals, ids = torch.topk(logits, self.k) if self.use_topk else torch.sort(logits, descending=True)
+        if self.scale != 1.0:
+            vals = vals / self.scale
+        probs = vals.softmax(-1)
+        if self.top_p < 1.0:
+            probs = probs.masked_fill(probs.cumsum(-1) - probs > self.top_p, 0.0)
+            probs = probs / probs.sum(-1, keepdim=True)
+        return ids.gather(-1, torch.searchsorted(probs.cumsum(-1), u).clamp_max_(self.k - 1))
+
+
+def uniforms(generators: list, count: int, device) -> torch.Tensor:
+    """The frame's uniform draws ``(count, b, 1)``: sample ``i`` draws ``count`` numbers from its own generator.
+
+    On a CPU generator ``rand(count)`` is the same stream as ``count`` successive single draws (tested), so a frame
+    drawn at once samples the same tokens as drawing token by token, and sample ``i`` of a batch the same as run alone.
+    """
+    if count == 0:
+        return torch.zeros(0, len(generators), 1, device=device)
+    return torch.stack([torch.rand(count, generator=g, device=device) for g in generators], 1)[..., None]
+
+
 class FrameDecoder:
-    """Decodes one frame's ``n`` tokens given the fused state of the previous frame, cached or not."""
+    """Decodes one frame's ``n`` tokens given the fused state of the previous frame.
 
-    def __init__(self, model: DrivingWorldGPT, sampling: SamplingConfig, generator: torch.Generator, cached: bool):
-        self.model, self.sampling, self.generator, self.cached = model, sampling, generator, cached
+    ``cached=True``: ``TokenDecoder`` (static KV buffers, precomputed tables, fused sampling; optionally one
+    ``torch.compile``d graph per image token). ``cached=False``: the reference, a full in-frame recomputation per
+    token with the model's own modules (``autoregress``, ``logits_at``, ``embed_at``) and ``choose``.
+    """
 
-    def _token(self, logits: torch.Tensor, pos: int, forced: Optional[torch.Tensor]) -> torch.Tensor:
-        if forced is not None and pos < N_EGO:
-            return forced[:, pos]
-        return sample_token(logits, self.sampling, self.generator)
+    def __init__(self, model: DrivingWorldGPT, sampling: SamplingConfig, cached: bool, batch: int, device,
+                 dtype, compile: bool = False):
+        self.model, self.sampling, self.cached = model, sampling, cached
+        self.tokens = model.new_caches(batch, device, dtype) if cached else None
+        self.sample_img = FusedSampler(sampling, model.cfg.codebook_size)
+        self.sample_ego = [FusedSampler(sampling, v) for v in model.ego_vocab]
+        self.graph = compiled_image_step(self.tokens, self.sample_img) if cached and compile else None
 
-    def decode(self, fused: torch.Tensor, prefix: list, forced: Optional[torch.Tensor]) -> torch.Tensor:
-        """``fused (b n d)`` -> tokens ``(b n)`` of the next frame (ego positions from ``forced`` when given)."""
+    def draws(self, forced: bool) -> int:
+        """Uniforms one frame consumes: one per sampled (not forced) token, none when greedy."""
+        return 0 if self.sampling.temperature <= 0 else self.model.n - (N_EGO if forced else 0)
+
+    def fuse(self, hist: dict) -> torch.Tensor:
+        if not self.cached:
+            return self.model.fuse_window(hist["ego"], hist["img"], hist["keep"])
+        emb = self.tokens.embed_frames(hist["ego"], hist["img"])
+        return self.model.fuse_last(hist["ego"], hist["img"], hist["keep"], embedded=emb)
+
+    def decode(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+        """``fused (b n d)`` -> tokens ``(b n)`` of the next frame (ego positions from ``forced`` when given);
+        ``u (draws, b, 1)``: the frame's uniforms in token order."""
+        if self.cached:
+            return self._decode_cached(fused, forced, u)
         m = self.model
         toks = torch.zeros(fused.shape[0], m.n, dtype=torch.long, device=fused.device)
-        x = fused[:, 0] + m.bos
-        for p in prefix:
-            p.reset()
-        inputs = []
+        x, inputs, j = fused[:, 0] + m.bos, [], 0
         for pos in range(m.n):
-            if self.cached:
-                logits = m.logits_at(m.ar_step(x, prefix, pos), pos)
+            inputs.append(x)
+            logits = m.logits_at(m.autoregress(torch.stack(inputs, 1)[:, None])[:, 0, -1], pos)
+            if forced is not None and pos < N_EGO:
+                toks[:, pos] = forced[:, pos]
             else:
-                inputs.append(x)
-                hidden = m.autoregress(torch.stack(inputs, 1)[:, None])[:, 0, -1]
-                logits = m.logits_at(hidden, pos)
-            toks[:, pos] = self._token(logits, pos, forced)
+                toks[:, pos] = choose(logits, self.sampling, u[j] if len(u) else None)
+                j += 1
             if pos + 1 < m.n:
                 x = fused[:, pos + 1] + m.embed_at(toks[:, pos], pos)
         return toks
 
+    def _decode_cached(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+        with native_kernels(fused.device):
+            return self._decode_tokens(fused, forced, u)
+
+    def _decode_tokens(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+        dec, n = self.tokens, self.model.n
+        nxt = fused.unbind(1)
+        x, toks, j = nxt[0] + dec.bos, [], 0
+        for pos in range(N_EGO):
+            hid = dec.step(x, pos)
+            if forced is not None:
+                tok = forced[:, pos:pos + 1]
+            else:
+                tok, j = self.sample_ego[pos](dec.logits(hid, pos), u[j] if len(u) else None), j + 1
+            toks.append(tok)
+            x = nxt[pos + 1] + dec.embed(tok.view(-1), pos)
+        if self.graph is not None:
+            return self._image_compiled(fused, x, toks, u, j)
+        img, emb, sample = dec.head_img, dec.emb_img, self.sample_img
+        for pos in range(N_EGO, n):
+            tok = sample(apply_head(dec.step(x, pos), img), u[j] if len(u) else None)
+            j += 1
+            toks.append(tok)
+            if pos + 1 < n:
+                x = torch.index_select(emb, 0, tok.view(-1)).add_(nxt[pos + 1])
+        return torch.cat(toks, 1)
+
+    def _image_compiled(self, fused, x, toks, u, j) -> torch.Tensor:
+        dec = self.tokens
+        for pos in range(N_EGO, self.model.n):
+            tok, x = self.graph(x, dec.positions[pos:pos + 1], u[j] if len(u) else None, fused)
+            j += 1
+            toks.append(tok)
+        return torch.cat(toks, 1)
+
+
+@contextmanager
+def native_kernels(device):
+    """oneDNN off while a CPU decodes token by token: its per-call setup (~5 us for the GELU of 384 values, measured)
+    costs more than the work at batch 1; PyTorch's own kernels are ~20% faster per frame here (docs/results). The
+    switch is process-wide, so it is restored after every frame; it changes which kernel runs, not the maths."""
+    if torch.device(device).type != "cpu" or not torch.backends.mkldnn.enabled:
+        yield
+        return
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = True
+
+
+def compiled_image_step(dec, sample: FusedSampler) -> Callable:
+    """One image position (AR step, image head, fused sampling, next input) as one ``torch.compile`` graph."""
+    n = dec.n
+
+    def image_step(x, pos, u, fused):
+        tok = sample(apply_head(dec.step_at(x, pos), dec.head_img), u)
+        nxt = fused.index_select(1, (pos + 1).clamp_max(n - 1))[:, 0]
+        return tok, nxt + dec.emb_img.index_select(0, tok.view(-1))
+
+    return torch.compile(image_step, dynamic=False, fullgraph=True)
+
+
+def per_sample_seeds(seed, batch: int) -> list[int]:
+    """``seed`` int -> ``seed, seed + 1, ...`` (one per sample); a sequence gives one seed per sample."""
+    if isinstance(seed, (int, np.integer)):
+        return [int(seed) + i for i in range(batch)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != batch:
+        raise ValueError(f"rollout: {len(seeds)} seeds for a batch of {batch} contexts (give one per sample)")
+    return seeds
+
 
 @torch.inference_mode()
 def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: SamplingConfig | None = None,
-            seed: int = 0, forced_ego: Optional[torch.Tensor] = None, cached: bool = True, progress: bool = False,
-            on_frame: Optional[Callable[[int, torch.Tensor], None]] = None) -> dict:
+            seed: int | Sequence[int] = 0, forced_ego: Optional[torch.Tensor] = None, cached: bool = True,
+            progress: bool = False, on_frame: Optional[Callable[[int, torch.Tensor], None]] = None,
+            compile: bool = False) -> dict:
     """Generate ``n_frames`` frames after ``context = {ego (b tc 3), img (b tc hw), keep (b tc)}``.
 
+    Samples are independent: sample ``i`` draws from its own generator seeded ``seed + i`` (or ``seed[i]`` when a
+    sequence is given), so a batch gives the same tokens as running each context alone with its seed (tested).
     ``forced_ego (b, n_frames, 3)`` fixes the ego tokens of each generated frame (controls); ``on_frame(i, tokens)``
-    is called with each new frame's tokens ``(b, n)`` (e.g. to decode to pixels as the rollout goes).
-    Returns ``{ego (b n_frames 3), img (b n_frames hw), frame_s, frame_cpu_s}`` (wall and process-CPU seconds per
-    frame; CPU time is the load-independent cost on a shared machine).
+    is called with each new frame's tokens ``(b, n)`` (e.g. to decode to pixels as the rollout goes). ``compile``:
+    ``torch.compile`` the image-token step (see ``compiled_image_step``; it pays after a one-off compile).
+    Returns ``{ego (b n_frames 3), img (b n_frames hw), frame_s, frame_cpu_s, fuse_s, fuse_cpu_s}`` (wall and
+    process-CPU seconds per frame, and of its window fusion alone; CPU time is the load-independent cost).
     """
     model.eval()
     sampling = check_sampling(sampling or SamplingConfig())
-    generator = torch.Generator(device=context["img"].device).manual_seed(seed)
-    decoder = FrameDecoder(model, sampling, generator, cached)
     b, tc = context["img"].shape[:2]
     if tc < 1:
         raise ValueError("rollout needs at least one context frame")
     device = context["img"].device
-    prefix = model.new_caches(b, device=device, dtype=next(model.parameters()).dtype)
+    generators = [torch.Generator(device=device).manual_seed(s) for s in per_sample_seeds(seed, b)]
+    decoder = FrameDecoder(model, sampling, cached, b, device, next(model.parameters()).dtype, compile)
     w = model.cfg.context_frames
     hist = {k: context[k][:, -w:] for k in ("ego", "img", "keep")}
     out = torch.zeros(b, n_frames, model.n, dtype=torch.long, device=device)  # preallocated: flat memory
-    times, cpu = [], []
+    draws = decoder.draws(forced_ego is not None)
+    times, cpu, fuse_s, fuse_cpu = [], [], [], []
     for i in tqdm(range(n_frames), desc="rollout", disable=not progress):
         t0, c0 = time.perf_counter(), time.process_time()
-        fused = model.fuse_window(hist["ego"], hist["img"], hist["keep"])
-        toks = decoder.decode(fused, prefix, None if forced_ego is None else forced_ego[:, i])
+        fused = decoder.fuse(hist)
+        fuse_s.append(time.perf_counter() - t0)
+        fuse_cpu.append(time.process_time() - c0)
+        u = uniforms(generators, draws, device)
+        toks = decoder.decode(fused, None if forced_ego is None else forced_ego[:, i], u)
         new = {"ego": toks[:, :N_EGO], "img": toks[:, N_EGO:], "keep": torch.ones(b, dtype=torch.bool, device=device)}
         hist = {k: torch.cat([hist[k], new[k][:, None]], 1)[:, -w:] for k in hist}
         times.append(time.perf_counter() - t0)
@@ -129,7 +281,8 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
         out[:, i] = toks
         if on_frame is not None:
             on_frame(i, toks)
-    return {"ego": out[..., :N_EGO], "img": out[..., N_EGO:], "frame_s": times, "frame_cpu_s": cpu}
+    return {"ego": out[..., :N_EGO], "img": out[..., N_EGO:], "frame_s": times, "frame_cpu_s": cpu,
+            "fuse_s": fuse_s, "fuse_cpu_s": fuse_cpu}
 
 
 # ---- ego controls ------------------------------------------------------------------------------------------------
