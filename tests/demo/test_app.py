@@ -88,6 +88,42 @@ def test_several_concurrent_requests_all_complete(server, client):
     assert not np.array_equal(videos[0], videos[1])  # different seeds, different rollouts
 
 
+def test_concurrent_driving_requests_run_as_one_batched_rollout_with_their_solo_frames(server, client, tmp_path):
+    """Issue 16: two Driving requests sent together (same horizon and sampling, different seeds) run on the one CPU
+    worker as one batched rollout, and each page gets exactly the video of its request run alone (``drive_job``)."""
+    import threading
+    import time
+
+    from worldgen.data.video import write_video
+    from worldgen.demo import pipelines as P
+
+    demo, _ = server
+    assert demo.drive_batch >= 2 and demo.pool.max_batch == demo.drive_batch
+    context, args = next(iter(demo.contexts)), ("lane change left", 15, "", 10, 1.0, 30, 1.0)
+    batches, gate = len(demo.pool.batches), threading.Event()
+    blocker = demo.pool.submit(lambda d, c, e: gate.wait(60), "block")  # hold the worker: both requests queue up
+    try:
+        jobs = [client.submit(context, None, *args, seed, api_name="/drive") for seed in (3, 4)]
+        deadline = time.monotonic() + 60
+        while (demo.pool.waiting() < 2 or blocker.started_at is None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert demo.pool.waiting() == 2 and blocker.started_at is not None
+    finally:
+        gate.set()
+    outs = [j.result(timeout=120) for j in jobs]
+    assert demo.pool.batches[batches:] == [2]  # one batched call for the two requests
+    assert all("one batched rollout with 1 other request(s)" in o[1] for o in outs), [o[1] for o in outs]
+    videos = [read_video(video_path(o[2])) for o in outs]
+    assert not np.array_equal(videos[0], videos[1])  # own seeds
+    pipe = demo._driving("cpu", {})
+    for seed, video in zip((3, 4), videos):
+        req = demo.drive_request(context, None, *args, seed)
+        chunks = []
+        P.drive_job(pipe, req, chunks.append)  # the unbatched path, alone
+        write_video(tmp_path / f"solo-{seed}.mp4", np.concatenate([c[2] for c in chunks]), fps=req.fps)
+        assert np.array_equal(video, read_video(tmp_path / f"solo-{seed}.mp4"))
+
+
 def test_drift_tab_returns_a_curve_for_a_generated_video(server, client):
     demo, _ = server
     drive(client, next(iter(demo.contexts)), horizon=32, seed=7)

@@ -39,6 +39,29 @@ def test_pool_runs_queued_jobs_with_one_key_as_one_batch():
         P.DevicePool(["dev0"]).submit(lambda d, c, e: None, "x", batch_key="k")
 
 
+def test_the_pool_waits_briefly_for_batch_mates_that_are_about_to_arrive():
+    def batch_fn(device, cache, payloads, emits):
+        return list(payloads)
+
+    def run(wait_s: float) -> tuple[list, float]:
+        pool = P.DevicePool(["dev0"], max_batch=2, batch_wait_s=wait_s)
+        try:
+            first = pool.submit(lambda d, c, e: "solo", "a", batch_key="k", batch_fn=batch_fn, payload=1)
+            time.sleep(0.1)  # the second request arrives while the worker holds the first
+            second = pool.submit(lambda d, c, e: "solo", "b", batch_key="k", batch_fn=batch_fn, payload=2)
+            assert [dict(j.events())["result"] for j in (first, second)] == [1, 2]
+            return pool.batches, first.started_at - first.submitted_at
+        finally:
+            pool.close()
+
+    batches, waited = run(3.0)
+    assert batches == [2] and waited < 2.0  # batched, and started as soon as the batch was full
+    batches, waited = run(0.0)
+    assert batches == [1, 1]  # without the wait the first ran alone
+    with pytest.raises(ValueError, match="batch_wait_s"):
+        P.DevicePool(["dev0"], batch_wait_s=-1)
+
+
 def test_a_failing_batch_reports_the_error_to_every_job():
     pool = P.DevicePool(["dev0"], max_batch=4)
     try:

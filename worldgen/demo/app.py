@@ -11,8 +11,11 @@ Tabs (each main function is also an API endpoint for ``gradio_client``):
 * **Drift** (``/drift``): FVD of each window of picked/uploaded videos against held-out real clips
   (``worldgen.eval.protocols.fvd_drift``), as a curve.
 
-Serving: requests wait in Gradio's queue (bounded) and run on ``DevicePool`` workers, one per device; the three
-main events share one concurrency group as large as the pool, so at most one request runs per device. Safety:
+Serving: requests wait in Gradio's queue (bounded) and run on ``DevicePool`` workers, one per device. Text to video
+and Drift share one concurrency group as large as the pool (at most one such request runs per device); Driving has
+its own group of ``devices x drive_batch`` slots, so that concurrent Driving requests with the same horizon and
+sampling settings reach the pool together and a worker runs up to ``drive_batch`` of them as one batched rollout
+(``P.drive_batch``: per-request seeds, each request gets exactly the frames it would get alone). Safety:
 127.0.0.1 unless told otherwise; every input is bounded and checked, and a refused request shows a message, never a
 traceback; uploads live in a private temp folder (``GRADIO_TEMP_DIR``), files outside it are refused, and each
 upload is deleted when the request using it ends; checkpoints come only from the checkpoints folder (or explicit
@@ -55,6 +58,8 @@ class DemoConfig:
     held_out: int = 4  # how many of the dataset's last episodes to offer
     devices: str = "auto"  # auto | cpu | cuda | cuda:0,cuda:1
     threads: int = 1  # torch CPU threads (batch-1 token-by-token decoding is fastest on 1 thread on a shared CPU)
+    drive_batch: int = 4  # concurrent Driving requests one device rolls out as one batch (1 = one at a time)
+    drive_batch_wait_s: float = 0.05  # a worker waits this long for more Driving requests before starting a batch
     i3d: Optional[str] = None  # local I3D weights for comparable FVD (random detector otherwise)
     fps: float = 10.0
     default_horizon: int = 64
@@ -75,6 +80,10 @@ class Demo:
     def __init__(self, cfg: DemoConfig):
         from worldgen.checkpoints import resolve
 
+        if not 1 <= int(cfg.drive_batch) <= 64:
+            raise ValueError(f"drive_batch must be between 1 and 64, got {cfg.drive_batch}")
+        if not 0.0 <= float(cfg.drive_batch_wait_s) <= 10.0:
+            raise ValueError(f"drive_batch_wait_s must be between 0 and 10 s, got {cfg.drive_batch_wait_s}")
         self.cfg, self.limits = cfg, cfg.limits
         self.work = Path(cfg.work_dir or tempfile.mkdtemp(prefix="worldgen-demo-")).resolve()
         self.uploads, self.outputs = self.work / "uploads", self.work / "outputs"
@@ -94,7 +103,11 @@ class Demo:
         self.driving_problem = self._check_models("tokenizer", "gpt")
         self.artv_problem = self._check_models("artv")
         self.contexts = self._find_contexts()
-        self.pool = P.DevicePool(self.devices, self.limits.queue_size)
+        self.drive_batch = int(cfg.drive_batch)
+        # the pool holds every request Gradio lets run (Driving: devices x drive_batch, the others: devices)
+        n = len(self.devices)
+        self.pool = P.DevicePool(self.devices, max(self.limits.queue_size, n * (self.drive_batch + 1)),
+                                 max_batch=self.drive_batch, batch_wait_s=float(cfg.drive_batch_wait_s))
         self._in_use: dict[Path, int] = {}  # upload -> running requests using it
         self._last_used: dict[Path, float] = {}  # idle upload -> time.monotonic() when its last request ended
         self._in_use_lock = threading.Lock()
@@ -218,7 +231,9 @@ class Demo:
             raise P.InputError(f"The DrivingWorld model is not available on this server: {self.driving_problem}")
         req = self.drive_request(context, upload, preset, speed, schedule, horizon, temperature, top_k, top_p, seed)
         job = self.pool.submit(lambda device, cache, emit: P.drive_job(self._driving(device, cache), req, emit),
-                               "drive")
+                               "drive", batch_key=P.drive_batch_key(req), payload=req,
+                               batch_fn=lambda device, cache, reqs, emits: P.drive_batch(self._driving(device, cache),
+                                                                                         reqs, emits))
         frames: list[np.ndarray] = []
         shown = 0.0
         try:
@@ -248,8 +263,10 @@ class Demo:
         plan = "model decides" if req.plan is None else "plan"
         plot = P.trajectory_plot(self.new_output(job.id, ".png"), res["poses"], req.plan,
                                  f"ego path over {req.horizon} frames ({plan}); context: {req.context.label}")
+        batch = int(res.get("batch", 1))
+        together = f" (one batched rollout with {batch - 1} other request(s))" if batch > 1 else ""
         status = (f"done: {len(frames)} frames after {res['context_frames']} context frames of "
-                  f"{req.context.label}, {1000 * res['frame_s']:.0f} ms/frame on {job.device}")
+                  f"{req.context.label}, {1000 * res['frame_s']:.0f} ms/frame on {job.device}{together}")
         return status, str(video), str(plot)
 
     # ---- Text to video ------------------------------------------------------------------------------------------
@@ -390,11 +407,15 @@ def build_app(demo: Demo):
 
     L, n = demo.limits, len(demo.devices)
     events = dict(concurrency_id="pool", concurrency_limit=n, show_progress="minimal")
+    # Driving requests get n x drive_batch slots: up to drive_batch of them per device run as one batched rollout
+    drive_events = dict(events, concurrency_id="drive", concurrency_limit=n * demo.drive_batch)
     with gr.Blocks(title="worldgen demo") as app:
         gr.Markdown(f"# worldgen demo\nDrivingWorld long rollouts · ART·V text-to-video · FVD drift — "
-                    f"{n} worker(s) on {', '.join(demo.devices)}")
+                    f"{n} worker(s) on {', '.join(demo.devices)}"
+                    + (f"; concurrent Driving requests run batched, up to {demo.drive_batch} per device"
+                       if demo.drive_batch > 1 else ""))
         with gr.Tab("Driving"):
-            _driving_tab(demo, gr, L, events)
+            _driving_tab(demo, gr, L, drive_events)
         with gr.Tab("Text to video"):
             _t2v_tab(demo, gr, L, events)
         with gr.Tab("Drift") as drift_tab:

@@ -14,8 +14,9 @@ into a pipeline call and the pipeline's streamed output into job events:
   next free device takes the next request. Every worker keeps its own loaded pipelines. A job streams events
   ``(tag, payload)`` back to the web handler and is cancelled when the handler goes away. With ``max_batch > 1`` a
   worker that takes a job with a ``batch_key`` also takes the queued jobs with the same key (up to ``max_batch``)
-  and runs them as one call of their ``batch_fn`` (issue 16): ``drive_batch`` rolls out concurrent Driving requests
-  as one batched rollout, each with its own seed, so every request gets exactly the frames it would get alone.
+  and runs them as one call of their ``batch_fn`` (issue 16), waiting up to ``batch_wait_s`` for mates that are
+  about to arrive: ``drive_batch`` rolls out concurrent Driving requests as one batched rollout, each with its own
+  seed, so every request gets exactly the frames it would get alone.
 
 Everything that reaches a model is validated first; bad input raises ``InputError`` with a message for the page.
 """
@@ -512,6 +513,7 @@ class Job:
         self.cancelled = threading.Event()
         self.device: Optional[str] = None
         self.submitted_at, self.started_at = time.monotonic(), None  # the pool wait is started_at - submitted_at
+        self.finished_at: Optional[float] = None  # time.monotonic() when its outcome was posted
 
     def emit(self, item: tuple) -> None:
         if self.cancelled.is_set():
@@ -540,13 +542,17 @@ class DevicePool:
     """One worker thread per device; one shared FIFO of jobs (bounded: a full queue refuses new requests).
 
     ``max_batch > 1``: a worker taking a job that has a ``batch_key`` also takes up to ``max_batch - 1`` queued jobs
-    with the same key (in queue order) and runs them as one ``batch_fn`` call.
+    with the same key (in queue order) and runs them as one ``batch_fn`` call. ``batch_wait_s > 0``: before starting
+    a batch smaller than ``max_batch`` it waits up to this long for more jobs with the key (requests sent together
+    reach the pool a few milliseconds apart; without the wait the first would run alone and the rest after it).
     """
 
-    def __init__(self, devices: list[str], queue_size: int = 16, max_batch: int = 1):
+    def __init__(self, devices: list[str], queue_size: int = 16, max_batch: int = 1, batch_wait_s: float = 0.0):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
-        self.devices, self.max_batch = list(devices), max_batch
+        if not 0.0 <= batch_wait_s <= 10.0:
+            raise ValueError(f"batch_wait_s must be between 0 and 10 s, got {batch_wait_s}")
+        self.devices, self.max_batch, self.batch_wait_s = list(devices), max_batch, float(batch_wait_s)
         self.batches: list[int] = []  # size of every batch run (jobs with batch_key only)
         self.jobs: queue.Queue = queue.Queue(maxsize=queue_size)
         self.busy: dict[str, Optional[str]] = {d: None for d in self.devices}
@@ -582,14 +588,20 @@ class DevicePool:
         """``job`` and the queued jobs that may run batched with it (removed from the queue)."""
         if job.batch_key is None or self.max_batch <= 1:
             return [job]
-        with self.jobs.mutex:
-            mates = [j for j in self.jobs.queue if j is not None and j.batch_key == job.batch_key
-                     and not j.cancelled.is_set()][:self.max_batch - 1]
-            for j in mates:
-                self.jobs.queue.remove(j)
-            if mates:
-                self.jobs.not_full.notify(len(mates))
-        return [job, *mates]
+        deadline, mates = time.monotonic() + self.batch_wait_s, []
+        while True:
+            with self.jobs.mutex:
+                found = [j for j in self.jobs.queue if j is not None and j.batch_key == job.batch_key
+                         and not j.cancelled.is_set()][:self.max_batch - 1 - len(mates)]
+                for j in found:
+                    self.jobs.queue.remove(j)
+                if found:
+                    self.jobs.not_full.notify(len(found))
+            mates += found
+            left = deadline - time.monotonic()
+            if len(mates) >= self.max_batch - 1 or left <= 0 or job.cancelled.is_set():
+                return [job, *mates]
+            time.sleep(min(0.005, left))
 
     def _start(self, device: str, jobs: list[Job]) -> None:
         for job in jobs:
@@ -600,6 +612,8 @@ class DevicePool:
         self.busy[device] = jobs[0].id
 
     def _finish(self, job: Job, device: str, outcome, t0: float) -> None:
+        job.finished_at = time.monotonic()  # counters first: whoever reads the outcome sees them updated
+        self.served[device] += 1
         if isinstance(outcome, JobCancelled):
             self.cancelled += 1
             job.queue.put(("cancelled", None))
@@ -607,7 +621,6 @@ class DevicePool:
             job.queue.put(("error", outcome))
         else:
             job.queue.put(("result", outcome))
-        self.served[device] += 1
         log.info("job %s (%s) on %s: %.1fs", job.id, job.name, device, time.perf_counter() - t0)
 
     def _run(self, device: str, cache: dict, jobs: list[Job]) -> list:
