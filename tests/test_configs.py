@@ -16,6 +16,7 @@ from torch import nn
 
 from worldgen.artv.autoencoder import FrameAE
 from worldgen.artv.model import ARTV
+from worldgen.eval.sim_detector import SimVideoEncoder
 from worldgen.lit.agents import AGENTS
 from worldgen.lit.toy import ToyMLP
 from worldgen.rl.agents.sac_n import SACN
@@ -68,6 +69,7 @@ BUILDERS = {  # task -> the network its config describes (what its checkpoint fo
     "pgd": lambda cfg: TrajectoryDiffusion(cfg.model, *rl_dims(cfg.data.env_id)),
     "agent": _agent,
     "ravl": _ravl,
+    "fvd_sim": lambda cfg: SimVideoEncoder(cfg.model),
 }
 
 
