@@ -48,7 +48,7 @@ def test_uniform_weights_are_plain_mean_and_weighted_mean_is_scale_stable():
 
 
 def test_type_shares_and_frame_ramp():
-    cfg = DriftConfig(type_shares=[1, 1, 2, 6], last_frame_weight=1.0)
+    cfg = DriftConfig(reweighting=True, type_shares=[1, 1, 2, 6], last_frame_weight=1.0)
     w = token_weights(3, 8, cfg)
     assert torch.allclose(w[0, :3], torch.tensor([0.1, 0.1, 0.2]))
     assert torch.allclose(w[0, 3:], torch.full((8,), 0.6 / 8))
@@ -56,10 +56,10 @@ def test_type_shares_and_frame_ramp():
     valid = torch.ones_like(ce, dtype=torch.bool)
     expect = 0.1 * ce[..., 0].mean() + 0.1 * ce[..., 1].mean() + 0.2 * ce[..., 2].mean() + 0.6 * ce[..., 3:].mean()
     assert torch.allclose(weighted_mean(ce, w, valid), expect)
-    ramp = token_weights(5, 8, DriftConfig(last_frame_weight=2.0))
+    ramp = token_weights(5, 8, DriftConfig(reweighting=True, last_frame_weight=2.0))
     assert torch.allclose(ramp[:, 0] / ramp[0, 0], torch.tensor([1.0, 1.25, 1.5, 1.75, 2.0]))
     with pytest.raises(ValueError, match="type_shares"):
-        token_weights(2, 8, DriftConfig(type_shares=[1, 1, 1]))
+        token_weights(2, 8, DriftConfig(reweighting=True, type_shares=[1, 1, 1]))
 
 
 def test_posedrop_zeroes_ego_losses(tiny_model):
