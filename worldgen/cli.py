@@ -41,10 +41,15 @@ COMMANDS: dict[str, tuple[str, object]] = {
                  "worldgen.commands.eval:configure_artv"),
         "offline-rl": ("synthetic offline-RL data: dynamics error and target-policy likelihood",
                        "worldgen.commands.eval:configure_offline_rl"),
+        "drivingworld": ("DrivingWorld on held-out episodes: teacher-forced vs copy-last, rollout statistics, "
+                         "controllability, FVD drift", "worldgen.commands.eval:configure_drivingworld"),
+        "train-detector": ("train the simulator FVD detector (--detector sim:PATH)",
+                           "worldgen.commands.eval:configure_train_detector"),
     }),
     "pgd": ("policy-guided diffusion for synthetic offline-RL data", {
         "train": ("train the trajectory diffusion model", "worldgen.commands.pgd:configure_train"),
         "sample": ("sample a (guided) synthetic dataset", "worldgen.commands.pgd:configure_sample"),
+        "merge": ("merge the shards of a sharded sample into one file", "worldgen.commands.pgd:configure_merge"),
     }),
     "ravl": ("reach-aware value learning", {
         "train": ("train RAVL / Base from a config", "worldgen.commands.ravl:configure_train"),

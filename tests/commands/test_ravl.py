@@ -24,3 +24,16 @@ def test_edge_main_and_replot(tmp_path):
     (tmp_path / "edge_of_reach.png").unlink()
     cfg.replot = True
     assert edge_main(cfg) == summary and (tmp_path / "edge_of_reach.png").is_file()
+
+
+def test_edge_main_penalty_baselines_on_both_dynamics(tmp_path):
+    cfg = EdgeConfig(out=str(tmp_path), config=str(TINY), overrides=SMALL, variants=["mopo", "mobile"], workers=1,
+                     dynamics=["true", "learned"])
+    summary = edge_main(cfg)
+    assert sorted(summary) == ["mobile_learned_seed0", "mobile_seed0", "mopo_learned_seed0", "mopo_seed0"]
+    for v in ("mopo", "mobile"):
+        assert summary[f"{v}_seed0"]["mean_penalty"] == 0.0  # the exact model has no uncertainty to penalise
+        assert summary[f"{v}_learned_seed0"]["mean_penalty"] > 0.0
+        assert "return_true_over_learned" in summary[f"{v}_seed0"]
+    cfg.replot = True
+    assert edge_main(cfg) == summary  # the CSV's dynamics column survives a replot

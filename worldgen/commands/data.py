@@ -181,6 +181,8 @@ def configure_offline_rl(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--eval-every", type=int, default=10_000, help="SAC steps between checkpoints")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="SAC hidden widths")
     parser.add_argument("--behaviour-dir", default=None, help="save/reuse the SAC run here (same run for all kinds)")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="pause the SAC run after this many steps (resume state in --behaviour-dir; rerun to go on)")
     parser.add_argument("--policy-out", default=None, help="also save the expert SAC policy to this folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (small MLPs run best on 1)")

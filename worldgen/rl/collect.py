@@ -20,6 +20,12 @@ Deliberate deviation, for a small machine: D4RL trains SAC for 1M steps and stor
 transitions; ``--train-steps`` and ``--steps`` scale both down, and a run below a converged expert is labelled as such
 by its metadata (``behaviour_train_steps``). ``--behaviour-dir`` saves the SAC run (checkpoints + replay buffer) so
 every kind of one environment comes from the same behaviour run, as in D4RL.
+
+Resume: with ``--behaviour-dir``, the SAC run also leaves a resume state (agent, optimisers, replay buffer, every
+random-number state) at the first episode end after each checkpoint, written as a whole folder then pointed to by
+``resume.json`` (both atomic). A killed run, or one stopped on purpose by ``--stop-after STEPS`` (time slices for
+background jobs across sessions), continues from there when the same command runs again, and ends exactly where an
+uninterrupted run would: the state is only taken between episodes, so no simulator state needs restoring.
 """
 from __future__ import annotations
 
@@ -52,6 +58,7 @@ class BehaviourConfig:
     hidden: list = field(default_factory=lambda: [256, 256])  # SAC actor/critic widths
     eval_every: int = 10_000  # environment steps between evaluations / checkpoints
     eval_episodes: int = 5  # episodes per evaluation
+    stop_after: int = 0  # pause (resume state saved) at the first episode end after this many steps; 0 = run to the end
 
 
 @dataclass
@@ -73,24 +80,29 @@ def _sac(env_id: str, cfg: BehaviourConfig, seed: int) -> SACN:
     return SACN(SACNConfig(num_critics=2, eta=0.0, hidden=list(cfg.hidden)), obs_dim, act_dim)
 
 
-def train_behaviour(env_id: str, cfg: BehaviourConfig, seed: int = 0, progress: bool = True) -> BehaviourRun:
-    """Online SAC (N = 2) with periodic evaluation; every evaluation is a checkpoint."""
+def train_behaviour(env_id: str, cfg: BehaviourConfig, seed: int = 0, progress: bool = True,
+                    state_dir: Optional[Path] = None) -> Optional[BehaviourRun]:
+    """Online SAC (N = 2) with periodic evaluation; every evaluation is a checkpoint. With ``state_dir``, resume
+    from its resume state if there is one and leave one after each checkpoint; returns None when paused by
+    ``cfg.stop_after``."""
     agent = _sac(env_id, cfg, seed)
     env = make_env(env_id, seed=seed)
     rng = np.random.default_rng(seed)
     rb = {k: [] for k in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")}
     ckpts = []
     obs, _ = env.reset(seed=seed)
-    episode = 0
-    for t in tqdm(range(cfg.train_steps), desc=f"SAC {env_id}", disable=not progress, mininterval=5):
+    episode, first, pending = 0, 0, False
+    if state_dir is not None and (state_dir / RESUME_FILE).is_file():
+        first, episode, ckpts = _load_resume(state_dir, agent, rb, rng, env)
+        obs, _ = env.reset(seed=seed + episode)
+        log.info("SAC %s: resumed at step %d (episode %d)", env_id, first, episode)
+    for t in tqdm(range(first, cfg.train_steps), desc=f"SAC {env_id}", disable=not progress, mininterval=5,
+                  initial=first, total=cfg.train_steps):
         a = env.action_space.sample() if t < cfg.start_steps else agent.act(obs)
         nxt, r, term, trunc, _ = env.step(a)
         for k, v in zip(rb, (obs, a, r, nxt, term, (trunc or t == cfg.train_steps - 1) and not term)):
             rb[k].append(v)
         obs = nxt
-        if term or trunc:
-            episode += 1
-            obs, _ = env.reset(seed=seed + episode)
         if t >= min(cfg.start_steps, cfg.batch_size) and len(rb["rewards"]) >= cfg.batch_size:
             idx = rng.integers(0, len(rb["rewards"]), cfg.batch_size)
             agent.update({k: np.asarray([rb[k][i] for i in idx], np.float32) for k in agent_keys()})
@@ -98,9 +110,82 @@ def train_behaviour(env_id: str, cfg: BehaviourConfig, seed: int = 0, progress: 
             ev = evaluate(actor_fn(agent.actor), env_id, cfg.eval_episodes, seed=10_000 + t)
             ckpts.append((t + 1, ev["return_mean"], {k: v.clone() for k, v in agent.actor.state_dict().items()}))
             log.info("SAC %s step %d eval return %.1f", env_id, t + 1, ev["return_mean"])
+            pending = state_dir is not None
+        if term or trunc:
+            episode += 1
+            if pending and t < cfg.train_steps - 1:  # between episodes: nothing of the simulator to restore
+                _save_resume(state_dir, t + 1, episode, agent, rb, ckpts, rng, env)
+                pending = False
+                if cfg.stop_after and t + 1 >= cfg.stop_after:
+                    log.info("SAC %s: paused at step %d (resume state in %s)", env_id, t + 1, state_dir)
+                    return None
+            obs, _ = env.reset(seed=seed + episode)
     rand = evaluate(lambda o: env.action_space.sample(), env_id, cfg.eval_episodes, seed=20_000)["return_mean"]
     replay = make_dataset(**{k: np.asarray(v) for k, v in rb.items()}, metadata={"env_id": env_id})
     return BehaviourRun(env_id, ckpts, replay, rand, cfg.train_steps, list(cfg.hidden))
+
+
+RESUME_FILE = "resume.json"
+
+
+def _optim_tensors(agent: SACN) -> dict:
+    """Adam states of the three optimisers as a flat name -> tensor dict (safetensors holds no nested dicts)."""
+    out = {}
+    for name, st in agent.optimizer_state().items():
+        for idx, slots in st["state"].items():
+            out.update({f"{name}/{idx}/{k}": torch.as_tensor(v) for k, v in slots.items()})
+    return out
+
+
+def _load_optim(agent: SACN, flat: dict) -> None:
+    opts = {"actor": agent.actor_opt, "critic": agent.critic_opt, "alpha": agent.alpha_opt}
+    for name, opt in opts.items():
+        state: dict = {}
+        for key, v in flat.items():
+            n, idx, slot = key.split("/")
+            if n == name:
+                state.setdefault(int(idx), {})[slot] = v
+        opt.load_state_dict({"state": state, "param_groups": opt.state_dict()["param_groups"]})
+
+
+def _save_resume(state_dir: Path, t_next: int, episode: int, agent: SACN, rb: dict, ckpts: list, rng, env) -> None:
+    """A whole resume folder (written aside, renamed), then ``resume.json`` pointing at it; older folders removed."""
+    import shutil
+
+    from worldgen.io import atomic_dir
+
+    name = f"resume-{t_next:09d}"
+    if not (state_dir / name).is_dir():
+        with atomic_dir(state_dir / name) as tmp:
+            save_weights(tmp / "agent.safetensors", agent.state_dict())
+            save_weights(tmp / "optim.safetensors", _optim_tensors(agent))
+            save_weights(tmp / "replay.safetensors", {k: torch.as_tensor(np.asarray(v, np.float32))
+                                                      for k, v in rb.items()})
+            save_weights(tmp / "actors.safetensors", {f"{s}/{k}": v for s, _, st in ckpts for k, v in st.items()})
+            save_weights(tmp / "torch_rng.safetensors", {"cpu": torch.get_rng_state()})
+            write_json(tmp / "state.json", {
+                "t_next": t_next, "episode": episode, "checkpoints": [[s, r] for s, r, _ in ckpts],
+                "rng": rng.bit_generator.state, "action_space_rng": env.action_space.np_random.bit_generator.state})
+    write_json(state_dir / RESUME_FILE, {"dir": name, "t_next": t_next})
+    for old in state_dir.glob("resume-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_resume(state_dir: Path, agent: SACN, rb: dict, rng, env) -> tuple[int, int, list]:
+    d = state_dir / read_json(state_dir / RESUME_FILE)["dir"]
+    st = read_json(d / "state.json")
+    agent.load_state_dict(load_weights(d / "agent.safetensors"))
+    _load_optim(agent, load_weights(d / "optim.safetensors"))
+    for k, v in load_weights(d / "replay.safetensors").items():
+        rb[k].extend(v.numpy().astype(bool) if k in ("terminals", "timeouts") else v.numpy())
+    actors = load_weights(d / "actors.safetensors")
+    ckpts = [(s, r, {k.split("/", 1)[1]: v for k, v in actors.items() if k.split("/", 1)[0] == str(s)})
+             for s, r in st["checkpoints"]]
+    torch.set_rng_state(load_weights(d / "torch_rng.safetensors")["cpu"])
+    rng.bit_generator.state = st["rng"]
+    env.action_space.np_random.bit_generator.state = st["action_space_rng"]
+    return int(st["t_next"]), int(st["episode"]), ckpts
 
 
 def agent_keys() -> tuple:
@@ -146,10 +231,26 @@ def get_behaviour(env_id: str, cfg: BehaviourConfig, seed: int, cache: Optional[
         if run.env_id != env_id:
             raise ValueError(f"{cache}: behaviour run is for {run.env_id}, not {env_id}")
         return run
-    run = train_behaviour(env_id, cfg, seed)
+    run = train_behaviour(env_id, cfg, seed, state_dir=cache)
+    if run is None:
+        raise BehaviourPaused(f"behaviour SAC for {env_id} paused at --stop-after {cfg.stop_after}; run the same "
+                              f"command again to continue from {cache}")
     if cache is not None:
         save_behaviour(run, cache)
+        _drop_resume(cache)  # run.json now holds the finished run
     return run
+
+
+def _drop_resume(state_dir: Path) -> None:
+    import shutil
+
+    (state_dir / RESUME_FILE).unlink(missing_ok=True)
+    for old in state_dir.glob("resume-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class BehaviourPaused(RuntimeError):
+    """The behaviour run stopped at ``stop_after`` with a resume state; no dataset was written."""
 
 
 # ------------------------------------------------------------------------------------------------------ datasets
@@ -201,7 +302,13 @@ def main(env_id: str, kind: str, out: str | Path, steps: int = 1_000_000, seed: 
     """Collect and write ``out`` (D4RL-layout HDF5); returns a summary dict."""
     t0 = time.time()
     cache = Path(behaviour_dir) if behaviour_dir else None
-    ds = make_offline_dataset(env_id, kind, steps, seed, behaviour, cache)
+    if behaviour is not None and behaviour.stop_after and cache is None:
+        raise ValueError("--stop-after needs --behaviour-dir (where the resume state is kept)")
+    try:
+        ds = make_offline_dataset(env_id, kind, steps, seed, behaviour, cache)
+    except BehaviourPaused as e:
+        return {"out": None, "env_id": env_id, "kind": kind, "paused": True, "message": str(e),
+                "wall_time_s": round(time.time() - t0, 1)}
     save_dataset(out, ds)
     if policy_out:
         from worldgen.rl.policy import save_policy
@@ -214,5 +321,5 @@ def main(env_id: str, kind: str, out: str | Path, steps: int = 1_000_000, seed: 
             "ref_max_score": ds.metadata["ref_max_score"], "wall_time_s": round(time.time() - t0, 1)}
 
 
-__all__ = ["KINDS", "BehaviourConfig", "BehaviourRun", "train_behaviour", "pick_checkpoints",
+__all__ = ["KINDS", "BehaviourConfig", "BehaviourRun", "BehaviourPaused", "train_behaviour", "pick_checkpoints",
            "make_offline_dataset", "main"]

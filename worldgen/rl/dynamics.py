@@ -111,7 +111,12 @@ class EnsembleDynamics(nn.Module):
 
 
 class LearnedDynamics:
-    """Rollout interface ``step(obs np, act np) -> (next_obs, reward, terminal)`` over a trained ensemble."""
+    """Rollout interface ``step(obs np, act np) -> (next_obs, reward, terminal)`` over a trained ensemble.
+
+    The uncertainty penalties (``worldgen.rl.penalties``) read the elites through ``members`` (each elite's mean
+    prediction) and ``uncertainty`` (MOPO's ``max_i ||sigma_i||`` or ``max_i ||mu_i - mean_j mu_j||``), in raw
+    (unnormalised) target units.
+    """
 
     def __init__(self, model: EnsembleDynamics, termination: Callable, seed: int = 0):
         self.model, self.termination = model, termination
@@ -124,6 +129,38 @@ class LearnedDynamics:
         a = torch.as_tensor(act, dtype=torch.float32, device=device)
         nxt, rew = self.model.sample(o, a, self.generator)
         return nxt.cpu().numpy(), rew.cpu().numpy(), np.asarray(self.termination(nxt).cpu().numpy(), dtype=bool)
+
+    @torch.no_grad()
+    def _elite_moments(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Elites' raw ``(delta_obs, reward)`` means and stds, ``e b (o + 1)``."""
+        mean, logvar = self.model(obs, act)
+        m = self.model
+        idx = m.elites.to(mean.device)
+        return mean[idx] * m.out_std + m.out_mean, (0.5 * logvar[idx]).exp() * m.out_std
+
+    @torch.no_grad()
+    def members(self, obs: torch.Tensor, act: torch.Tensor):
+        """Each elite's mean next state, reward and terminal flag: ``(e b o, e b, e b)`` torch tensors."""
+        mean, _ = self._elite_moments(obs, act)
+        nxt = obs.unsqueeze(0) + mean[..., :-1]
+        term = self.termination(nxt.reshape(-1, nxt.shape[-1])).reshape(nxt.shape[:2]).float()
+        return nxt, mean[..., -1], term
+
+    @torch.no_grad()
+    def uncertainty(self, obs: np.ndarray, act: np.ndarray, kind: str = "aleatoric") -> np.ndarray:
+        """MOPO's ``u(s, a)`` per row: ``aleatoric`` = max over elites of the Frobenius norm of the predicted std
+        (Yu et al. 2020, sec. 4.3); ``disagreement`` = max over elites of the distance of its mean from theirs."""
+        device = next(self.model.parameters()).device
+        o = torch.as_tensor(obs, dtype=torch.float32, device=device)
+        a = torch.as_tensor(act, dtype=torch.float32, device=device)
+        mean, std = self._elite_moments(o, a)
+        if kind == "aleatoric":
+            u = std.norm(dim=-1).amax(dim=0)
+        elif kind == "disagreement":
+            u = (mean - mean.mean(dim=0, keepdim=True)).norm(dim=-1).amax(dim=0)
+        else:
+            raise ValueError(f"penalty.mopo_uncertainty must be aleatoric or disagreement, got '{kind}'")
+        return u.cpu().numpy().astype(np.float32)
 
 
 def _split(n: int, cfg: DynamicsConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -8,15 +8,19 @@ Algorithm (paper algorithm 1, MBPO-style, no reward penalty):
 2. Each agent step trains SAC-N/EDAC (``worldgen.rl.agents.sac_n``: N critics, min over critics in the target,
    EDAC diversity term ``eta``, auto-alpha) on a batch of ``real_ratio`` real and ``1 - real_ratio`` model data.
 
-RAVL = ``N 10, eta 1``; **Base** = ``N 2, eta 0`` (plain SAC in the model). ``true_dynamics: true`` replaces the
-learned ensemble by the simulator itself (set state, step), which removes every model error: the edge-of-reach
-problem remains, because states reached only at the last rollout step (the *edge of reach*) appear as next states
-but never as states the critics are trained on, so their values are bootstrapped "from the void". ``oracle_patch``
-replaces those values by the true ``V*`` (point mass only, where ``V*`` is known), the paper's Base-OraclePatch.
+RAVL = ``N 10, eta 1``; **Base** = ``N 2, eta 0`` (plain SAC in the model). **MOPO** and **MOBILE** = Base with an
+uncertainty-penalised reward on model transitions (``penalty.kind``, ``worldgen.rl.penalties``): the baselines whose
+penalty vanishes with the model error, so under the true dynamics they are Base again. ``true_dynamics: true``
+replaces the learned ensemble by the simulator itself (set state, step), which removes every model error: the
+edge-of-reach problem remains, because states reached only at the last rollout step (the *edge of reach*) appear as
+next states but never as states the critics are trained on, so their values are bootstrapped "from the void".
+``oracle_patch`` replaces those values by the true ``V*`` (point mass only, where ``V*`` is known), the paper's
+Base-OraclePatch.
 
 Logged per epoch (``metrics.csv``): evaluation return and normalised score, Q mean and ensemble std at states the
 critics are trained on (model-buffer states), Q at rollout-final (edge-of-reach) states separately, the true value
-at those states where it is known, and the mean losses.
+at those states where it is known, the mean reward penalty on model rows (``penalty``, 0 for RAVL / Base) and the
+mean losses.
 
 Deliberate deviations: the model buffer marks a transition as edge-of-reach when it is the last of its rollout and
 not terminal (a per-rollout proxy for the paper's set-based definition); the oracle's ``V*`` is the hard
@@ -40,6 +44,7 @@ from worldgen.io import load_weights, save_weights, write_csv, write_json
 from worldgen.rl.agents.sac_n import SACN, SACNConfig
 from worldgen.rl.buffers import ReplayBuffer, mixed_batch
 from worldgen.rl.dynamics import DynamicsConfig, EnsembleDynamics, LearnedDynamics, train_dynamics
+from worldgen.rl.penalties import PenaltyConfig, batch_penalty, check_penalty, mopo_penalty
 from worldgen.rl.termination import get_termination_fn
 from worldgen.rl import pointmass as pm
 
@@ -73,6 +78,7 @@ class RAVLConfig:
     agent: SACNConfig = field(default_factory=SACNConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)  # MOPO / MOBILE reward penalty; none = RAVL/Base
     epochs: int = 3000  # epochs of steps_per_epoch agent steps (RAVL: 3000 x 1000)
     steps_per_epoch: int = 1000  # agent gradient steps per epoch
     batch_size: int = 256  # agent batch size
@@ -85,7 +91,19 @@ class RAVLConfig:
 
 
 # ---------------------------------------------------------------------------------------------------- environments
-class PointMassTrueDynamics:
+class ExactModel:
+    """An exact rollout model has one member and no uncertainty: the MOPO / MOBILE penalties are 0 on it."""
+
+    def uncertainty(self, obs: np.ndarray, act: np.ndarray, kind: str = "aleatoric") -> np.ndarray:
+        return np.zeros(len(obs), np.float32)
+
+    def members(self, obs: torch.Tensor, act: torch.Tensor):
+        nxt, rew, term = self.step(obs.cpu().numpy(), act.cpu().numpy())
+        t = lambda x: torch.as_tensor(np.asarray(x, np.float32), device=obs.device).unsqueeze(0)  # noqa: E731
+        return t(nxt), t(rew), t(term)
+
+
+class PointMassTrueDynamics(ExactModel):
     """The point mass's own dynamics as a rollout model (exact, vectorised)."""
 
     def __init__(self, cfg: pm.PointMassConfig):
@@ -95,7 +113,7 @@ class PointMassTrueDynamics:
         return pm.step_batch(self.cfg, obs, act)
 
 
-class MujocoTrueDynamics:
+class MujocoTrueDynamics(ExactModel):
     """The MuJoCo simulator as a rollout model: ``set_state(qpos, qvel)`` then ``step`` per row.
 
     Observations exclude the x position, which none of the locomotion dynamics depend on, so ``qpos = (0, obs[:nq-1])``
@@ -191,8 +209,11 @@ def make_model(cfg: RAVLConfig, task, device: torch.device, progress: bool):
 
 
 # -------------------------------------------------------------------------------------------------------- rollouts
-def rollout(model, agent: SACN, starts: np.ndarray, length: int, oracle: Callable | None = None) -> dict:
-    """k-step rollouts with the stochastic policy; rows carry ``edge`` (last, non-terminal step) and oracle fields."""
+def rollout(model, agent: SACN, starts: np.ndarray, length: int, oracle: Callable | None = None,
+            penalty: PenaltyConfig | None = None) -> dict:
+    """k-step rollouts with the stochastic policy; rows carry ``edge`` (last, non-terminal step), ``from_model``
+    (1), MOPO's ``penalty`` (``lambda u(s, a)``, 0 for other methods) and the oracle fields."""
+    pcfg = penalty or PenaltyConfig()
     rows: list[dict] = []
     obs = starts.astype(np.float32)
     for t in range(length):
@@ -200,7 +221,8 @@ def rollout(model, agent: SACN, starts: np.ndarray, length: int, oracle: Callabl
         nxt, rew, term = model.step(obs, act)
         edge = np.full(len(obs), t == length - 1) & ~term
         rows.append({"observations": obs, "actions": act, "rewards": rew, "next_observations": nxt,
-                     "terminals": term.astype(np.float32), "edge": edge.astype(np.float32)})
+                     "terminals": term.astype(np.float32), "edge": edge.astype(np.float32),
+                     "from_model": np.ones(len(obs), np.float32), "penalty": mopo_penalty(model, obs, act, pcfg)})
         obs = nxt[~term]
         if len(obs) == 0:
             break
@@ -248,7 +270,7 @@ def _seed_all(seed: int) -> None:
 
 
 def _model_buffer(cfg: RAVLConfig, task, oracle: bool) -> ReplayBuffer:
-    extra = {"edge": ()}
+    extra = {"edge": (), "from_model": (), "penalty": ()}
     if oracle:
         extra.update({"oracle_mask": (), "oracle_value": ()})
     cap = cfg.rollout.batch * cfg.rollout.length * cfg.rollout.retain_epochs
@@ -273,6 +295,7 @@ def check_config(cfg: RAVLConfig) -> None:
                          f"({cfg.dynamics.ensemble_size})")
     if cfg.oracle_patch and cfg.env.lower() != "pointmass":
         raise ValueError("oracle_patch needs the true value function, known only for env 'pointmass'")
+    check_penalty(cfg.penalty)
     check_device(cfg.device, "device")
     check_output(cfg.out_dir, folder=True, what="out_dir")
 
@@ -298,8 +321,9 @@ def train(cfg: RAVLConfig, progress: bool = True) -> list[dict]:
         for _ in range(cfg.steps_per_epoch):
             if step % cfg.rollout.every == 0:
                 starts = real.data["observations"][rng.integers(0, len(real), cfg.rollout.batch)]
-                model_buf.add(**rollout(model, agent, starts, cfg.rollout.length, oracle))
-            logs = agent.update(mixed_batch(real, model_buf, cfg.batch_size, cfg.rollout.real_ratio, device))
+                model_buf.add(**rollout(model, agent, starts, cfg.rollout.length, oracle, cfg.penalty))
+            batch = mixed_batch(real, model_buf, cfg.batch_size, cfg.rollout.real_ratio, device)
+            logs = {"penalty": _apply_penalty(agent, model, batch, cfg.penalty), **agent.update(batch)}
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             step += 1
@@ -313,6 +337,18 @@ def train(cfg: RAVLConfig, progress: bool = True) -> list[dict]:
     bar.close()
     save_checkpoint(out, cfg, agent, ensemble, task, history[-1] if history else {})
     return history
+
+
+def _apply_penalty(agent: SACN, model, batch: dict, pcfg: PenaltyConfig) -> float:
+    """Put the method's reward penalty into ``batch["penalty"]`` (SAC-N subtracts it in its target); returns its
+    mean over the batch's model rows (0 for RAVL / Base, and before the first rollout)."""
+    pen = batch_penalty(agent, model, batch, pcfg) if "from_model" in batch else None
+    if pen is None:
+        batch.pop("penalty", None)
+        return 0.0
+    batch["penalty"] = pen
+    rows = batch["from_model"] > 0.5
+    return float(pen[rows].mean()) if rows.any() else 0.0
 
 
 def _epoch_row(cfg, task, agent, real, model_buf, rng, epoch, step, sums, elapsed) -> dict:
@@ -362,4 +398,5 @@ def load_checkpoint(run_dir, device: str = "cpu") -> tuple[RAVLConfig, SACN, Ens
 
 
 __all__ = ["RAVLConfig", "RolloutConfig", "train", "rollout", "q_statistics", "save_checkpoint", "load_checkpoint",
-           "make_task", "make_model", "PointMassTrueDynamics", "MujocoTrueDynamics", "AGENT_FILE", "DYNAMICS_FILE"]
+           "make_task", "make_model", "ExactModel", "PointMassTrueDynamics", "MujocoTrueDynamics", "AGENT_FILE",
+           "DYNAMICS_FILE"]

@@ -12,7 +12,8 @@ minimum over critics, as in the CORL implementation. Update order per step: alph
 
 Batches are dicts of float tensors with D4RL names: ``observations b o``, ``actions b a``, ``rewards b``,
 ``next_observations b o``, ``terminals b`` (1.0 where the episode truly ended; time-outs are not terminals). Optional ``oracle_mask b`` and
-``oracle_value b`` replace the bootstrapped next value where the mask is 1 (RAVL's oracle edge-of-reach patch).
+``oracle_value b`` replace the bootstrapped next value where the mask is 1 (RAVL's oracle edge-of-reach patch); an
+optional ``penalty b`` is subtracted from the reward in the target (MOPO / MOBILE, ``worldgen.rl.penalties``).
 """
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ class SACN(nn.Module):
         q_next = q_next - self.alpha * next_log_prob
         if "oracle_mask" in batch:  # RAVL's oracle patch: true values at edge-of-reach next states
             q_next = torch.where(batch["oracle_mask"] > 0.5, batch["oracle_value"], q_next)
-        return batch["rewards"] + self.cfg.gamma * (1 - batch["terminals"]) * q_next
+        reward = batch["rewards"] - batch["penalty"] if "penalty" in batch else batch["rewards"]
+        return reward + self.cfg.gamma * (1 - batch["terminals"]) * q_next
 
     def critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         target = self.target_q(batch)
