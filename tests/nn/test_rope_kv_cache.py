@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from worldgen.nn.kv_cache import PrefixKVCache, StaticKVCache
+from worldgen.nn.kv_cache import StaticKVCache
 from worldgen.nn.rope import AxialRoPE2D
 
 
@@ -22,17 +22,6 @@ def test_axial_rope_depends_only_on_2d_offset_and_skips_prefix():
 def test_rope_needs_dim_divisible_by_4():
     with pytest.raises(ValueError, match="divisible by 4"):
         AxialRoPE2D(2, 2, 6)
-
-
-def test_prefix_cache_appends_and_overflows():
-    c = PrefixKVCache(1, 1, 2, 2)
-    k, v = c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
-    assert k.shape == (1, 1, 1, 2)
-    c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
-    with pytest.raises(ValueError, match="overflow"):
-        c.append(torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))
-    c.reset()
-    assert c.length == 0
 
 
 def test_static_cache_views_and_position_writes_share_one_buffer():

@@ -10,7 +10,7 @@ import torch
 from tests.worldmodel.conftest import random_clip, tiny_config
 from worldgen.worldmodel.model import DrivingWorldGPT
 from worldgen.worldmodel.rollout import FusedSampler, SamplingConfig, candidates, choose, control_file_poses, \
-    integrate_poses, rollout, sample_token, scripted_poses, uniforms
+    choose, integrate_poses, rollout, scripted_poses, uniforms
 
 
 def same_tokens(a: dict, b: dict) -> bool:
@@ -137,10 +137,10 @@ def test_candidates_top_k_top_p_and_sampling_frequencies():
     probs, _ = candidates(logits, SamplingConfig(top_k=0, top_p=0.4))
     assert (probs > 0).sum() == 1
     g = torch.Generator().manual_seed(0)
-    draws = sample_token(logits.expand(20000, 4), SamplingConfig(top_k=0), g)
+    draws = choose(logits.expand(20000, 4), SamplingConfig(top_k=0), torch.rand(20000, 1, generator=g))
     freq = torch.bincount(draws, minlength=4).float() / 20000
     assert torch.allclose(freq, torch.tensor([0.05, 0.5, 0.15, 0.3]), atol=0.015)
-    assert sample_token(logits, SamplingConfig(temperature=0), g).item() == 1
+    assert choose(logits, SamplingConfig(temperature=0), torch.rand(1, 1, generator=g)).item() == 1
 
 
 def test_scripted_lane_change_moves_one_lane():

@@ -51,6 +51,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from worldgen.worldmodel.drift_eval import js_bits  # one JS divergence for both drift measures
+
 LANE_WIDTH_M = 4.0  # highway-env lane width; scripted lane changes move this far
 MANOEUVRES = ("lane_change_left", "lane_change_right", "straight")
 CONTROL_SCENARIOS = ("highway-fast", "merge")  # straight roads along an image axis
@@ -273,17 +275,6 @@ def ego_mask(eps: list[HeldOut]) -> torch.Tensor:
 
     freq = torch.stack([_masks(e.frames)[1].float().mean(0) for e in eps]).mean(0)
     return dilate(freq > 0.3, 2)
-
-
-def js_bits(p: np.ndarray, q: np.ndarray) -> float:
-    """Jensen-Shannon divergence in bits of two (unnormalised) histograms."""
-    p, q = p / p.sum(), q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a, b):
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / b[nz])))
-    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
 
 
 def code_hist(codes: torch.Tensor, k: int) -> np.ndarray:
@@ -594,15 +585,11 @@ def check_config(cfg: DrivingEvalConfig) -> None:
 def load_pair(ckpt: str, tokenizer: str):
     """The GPT and its tokenizer; the tokenizer must code the GPT's grid and codebook."""
     from worldgen.tokenizer import load_tokenizer
-    from worldgen.worldmodel.generate import load_model
+    from worldgen.worldmodel.generate import check_pair, load_model
 
     model, _ = load_model(ckpt)
     tok = load_tokenizer(tokenizer).eval()
-    size = getattr(getattr(tok, "cfg", None), "frame_size", None)
-    grid = tuple(tok.grid_for(*size)) if size is not None else (model.h, model.w)
-    if grid != (model.h, model.w) or tok.codebook_size != model.cfg.codebook_size:
-        raise ValueError(f"--tokenizer {tokenizer} (grid {grid}, {tok.codebook_size} codes) does not fit --ckpt "
-                         f"{ckpt} (grid {(model.h, model.w)}, {model.cfg.codebook_size} codes)")
+    check_pair(model, tok, (f"--tokenizer {tokenizer}", f"--ckpt {ckpt}"))
     return model.eval(), tok
 
 

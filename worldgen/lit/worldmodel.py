@@ -6,7 +6,6 @@ same loss weights. Posedrop augmentation (``data.posedrop_prob``) is applied to 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,10 @@ import torch
 
 from worldgen.config import ExperimentConfig
 from worldgen.data.tokens import ShardDataConfig, posedrop
+from worldgen.io import sha256_file
 from worldgen.lit.datamodules import TokenDataModule
-from worldgen.tokenizer.vq import load_tokenizer
 from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
+from worldgen.tokenizer.vq import load_tokenizer
 from worldgen.worldmodel.drift import DriftConfig, world_model_loss
 from worldgen.worldmodel.model import DrivingWorldGPT, GPTConfig
 from worldgen.worldmodel.rollout import SamplingConfig
@@ -71,7 +71,7 @@ def init_codebook(model: DrivingWorldGPT, tokenizer_dir: str, shards_root: str) 
     meta_path = Path(shards_root) / "meta.json"
     if meta_path.is_file():
         want = json.loads(meta_path.read_text()).get("tokenizer_sha256")
-        have = hashlib.sha256(weights.read_bytes()).hexdigest()
+        have = sha256_file(weights)
         if want and want != have:
             raise ValueError(f"tokenizer: {tok_dir} is not the tokenizer that made {shards_root} "
                              f"(sha256 {have[:12]} vs {want[:12]} in {meta_path})")

@@ -7,7 +7,6 @@ horizon. A frame overwrites the previous one position by position (a query at po
 (``slot``, ``upto``: no indexing arithmetic per token); a compiled step writes with ``index_copy_`` at a position
 tensor and masks the unwritten tail instead (one static shape for every position).
 
-``PrefixKVCache``: the older append-style cache of one layer (kept for callers outside the world model).
 (DrivingWorld's temporal context is not cached: the paper's sliding window re-fuses the last W frames per frame.)
 """
 from __future__ import annotations
@@ -39,23 +38,3 @@ class StaticKVCache:
     def check(self, pos: int) -> None:
         if not 0 <= pos < self.max_len:
             raise ValueError(f"StaticKVCache: position {pos} outside [0, {self.max_len})")
-
-
-class PrefixKVCache:
-    def __init__(self, batch: int, heads: int, max_len: int, dim: int, device=None, dtype=torch.float32):
-        self.k = torch.zeros(batch, heads, max_len, dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-        self.length = 0
-
-    def reset(self) -> None:
-        self.length = 0
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Add ``k, v (b, h, n, d)`` and return all cached keys/values so far."""
-        n = k.shape[-2]
-        if self.length + n > self.k.shape[-2]:
-            raise ValueError(f"PrefixKVCache overflow: {self.length} + {n} > {self.k.shape[-2]}")
-        self.k[:, :, self.length:self.length + n] = k
-        self.v[:, :, self.length:self.length + n] = v
-        self.length += n
-        return self.k[:, :, :self.length], self.v[:, :, :self.length]

@@ -30,6 +30,7 @@ import torch
 from einops import rearrange
 
 from worldgen.data.video import to_float, to_uint8
+from worldgen.worldmodel.generate import check_pair
 from worldgen.worldmodel.model import N_EGO, DrivingWorldGPT
 from worldgen.worldmodel.rollout import SamplingConfig, check_sampling, control_file_poses, integrate_poses, \
     rollout, scripted_poses
@@ -135,10 +136,7 @@ class DrivingPipeline:
                  names: tuple[str, str] = ("tokenizer", "GPT")):
         self.gpt, self.tok, self.chunk, self.raw = gpt, tokenizer, chunk, raw or {}
         if tokenizer is not None:
-            grid = tuple(tokenizer.grid_for(*self.frame_size))
-            if grid != (gpt.h, gpt.w) or tokenizer.codebook_size != gpt.cfg.codebook_size:
-                raise ValueError(f"{names[0]} (grid {grid}, {tokenizer.codebook_size} codes) does not fit {names[1]} "
-                                 f"(grid {(gpt.h, gpt.w)}, {gpt.cfg.codebook_size} codes)")
+            check_pair(gpt, tokenizer, names)
 
     @classmethod
     def load(cls, gpt_dir: str | Path, tokenizer_dir: str | Path | None = None, device: str = "cpu",

@@ -22,6 +22,15 @@ def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[DrivingWorldGPT, 
     return loaded.module, loaded.raw
 
 
+def check_pair(gpt: DrivingWorldGPT, tok, names: tuple[str, str] = ("tokenizer", "GPT")) -> None:
+    """``ValueError`` unless the tokenizer codes the GPT's token grid with the GPT's codebook size."""
+    size = getattr(getattr(tok, "cfg", None), "frame_size", None) or getattr(tok, "frame_size", None)
+    grid = tuple(tok.grid_for(*size)) if size is not None else (gpt.h, gpt.w)
+    if grid != (gpt.h, gpt.w) or tok.codebook_size != gpt.cfg.codebook_size:
+        raise ValueError(f"{names[0]} (grid {grid}, {tok.codebook_size} codes) does not fit {names[1]} "
+                         f"(grid {(gpt.h, gpt.w)}, {gpt.cfg.codebook_size} codes)")
+
+
 def load_context(model: DrivingWorldGPT, source: Optional[str], tokens_root: Optional[str], n: int) -> dict:
     """The first ``n`` frames of a token episode as a batch-1 context (poses binned by the model's tokenizer):
     ``img`` (1 t h*w), ``ego`` (1 t 3), ``keep`` (1 t), the episode's ``poses`` and its path as ``episode``."""
@@ -43,4 +52,4 @@ def load_context(model: DrivingWorldGPT, source: Optional[str], tokens_root: Opt
             "poses": ep["poses"][:n], "episode": str(path)}
 
 
-__all__ = ["load_model", "load_context"]
+__all__ = ["load_model", "load_context", "check_pair"]

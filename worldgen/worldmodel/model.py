@@ -375,10 +375,6 @@ class DrivingWorldGPT(nn.Module):
                              f"{tuple(table.shape)} (model.codebook_size, model.code_dim)")
         table.copy_(vectors.to(table.dtype))
 
-    def ar_step(self, x: torch.Tensor, prefix: "TokenDecoder", pos: int) -> torch.Tensor:
-        """One in-frame position: input ``x (b d)`` -> normalised hidden ``(b d)`` (``prefix`` from ``new_caches``)."""
-        return prefix.step(x, pos)
-
 
 def rotation_tables(dim: int) -> tuple[torch.Tensor, torch.Tensor]:
     """RoPE's half-rotation (``worldgen.nn.rope``) as a gather and signs: ``rotate(y) == y[..., perm] * sign``."""

@@ -75,13 +75,6 @@ def choose(logits: torch.Tensor, cfg: SamplingConfig, u: torch.Tensor) -> torch.
     return ids.gather(-1, choice)[:, 0]
 
 
-def sample_token(logits: torch.Tensor, cfg: SamplingConfig, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """One token per row by inverse-CDF sampling over the candidates (one uniform draw per row from ``generator``)."""
-    if cfg.temperature <= 0:
-        return logits.argmax(-1)
-    return choose(logits, cfg, torch.rand(logits.shape[0], 1, generator=generator, device=logits.device))
-
-
 class FusedSampler:
     """``choose`` in as few operations as possible (the decoding hot path): top-k on the raw logits (the order is
     the same as after dividing by a positive temperature), temperature on the k survivors only, softmax, the
