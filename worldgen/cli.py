@@ -30,7 +30,9 @@ COMMANDS: dict[str, tuple[str, object]] = {
     }),
     "tokenize": ("encode driving episodes into VQ token shards", "worldgen.commands.tokenize:configure"),
     "train": ("train the model an experiment YAML names", "worldgen.commands.train:configure"),
-    "generate": ("generate videos", dict(GENERATE)),
+    "generate": ("generate videos (and images from an ART-V stage-1 prior)", {
+        **GENERATE, "image": ("text-to-image with an ART-V stage-1 image prior (model.references: false)",
+                              "worldgen.commands.generate:configure_image")}),
     "eval": ("evaluate generated videos, tokenizers, rollouts and synthetic data", {
         "fvd": ("Frechet Video Distance and long-horizon protocols", "worldgen.commands.eval:configure_fvd"),
         "tokenizer": ("held-out reconstruction PSNR, codebook use and structure scores of a VQ tokenizer",
@@ -39,6 +41,10 @@ COMMANDS: dict[str, tuple[str, object]] = {
                   "worldgen.commands.eval:configure_drift"),
         "artv": ("ART-V drift ablation: per-window MSE and FVD over long rollouts",
                  "worldgen.commands.eval:configure_artv"),
+        "artv-quality": ("ART-V on held-out episodes vs copy-first / copy-last / mean colour: per-window error, "
+                         "vehicles, texture, text control", "worldgen.commands.artv_eval:configure_quality"),
+        "artv-prior": ("ART-V stage-1 image prior: sample quality vs held-out frames, contact sheet",
+                       "worldgen.commands.artv_eval:configure_prior"),
         "offline-rl": ("synthetic offline-RL data: dynamics error and target-policy likelihood",
                        "worldgen.commands.eval:configure_offline_rl"),
         "drivingworld": ("DrivingWorld on held-out episodes: teacher-forced vs copy-last, rollout statistics, "

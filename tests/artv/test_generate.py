@@ -61,9 +61,16 @@ def test_rollout_image_only_text_only_and_batch(model):
     assert text_only.shape == (1, 3, 3, H, W) and torch.isfinite(text_only).all()
 
 
+TINY_OVERRIDES = ["model.text_encoder=hash", "model.text_dim=16", "model.frame_size=[16,32]", "model.unet.base=8",
+                  "model.unet.emb_dim=32", "model.unet.head_dim=8", "model.unet.groups=4", "trainer.max_steps=3",
+                  "trainer.val_check_interval=null", "trainer.limit_val_batches=1", "data.batch_size=2",
+                  "data.val_fraction=0.34", "trainer.progress_bar=false", "trainer.precision=32"]
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """The tiny YAML (shrunk by overrides) trained for a few steps on synthetic episodes."""
+    """Both stages of the tiny YAMLs (shrunk by overrides), a few steps each on synthetic episodes: the stage-1 prior,
+    then stage 2 initialised from it."""
     from worldgen.config import load
     from worldgen.data.synthetic import make_synthetic_episodes
     from worldgen.lit.artv import Config
@@ -71,11 +78,9 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("artv")
     make_synthetic_episodes(root / "data", 3, 10, size=(32, 64), seed=0)
-    cfg = load(Config, "configs/artv/tiny.yaml", [
-        f"data.root={root / 'data'}", f"out_dir={root / 'run'}", "model.text_encoder=hash", "model.text_dim=16",
-        "model.frame_size=[16,32]", "model.unet.base=8", "model.unet.emb_dim=32", "model.unet.head_dim=8",
-        "model.unet.groups=4", "trainer.max_steps=3", "trainer.val_check_interval=null", "trainer.limit_val_batches=1",
-        "data.clip_len=4", "data.batch_size=2", "trainer.progress_bar=false"])
+    common = [f"data.root={root / 'data'}", *TINY_OVERRIDES]
+    train_main(load(Config, "configs/artv/prior_tiny.yaml", [f"out_dir={root / 'prior'}", *common]), command="test")
+    cfg = load(Config, "configs/artv/tiny.yaml", [f"out_dir={root / 'run'}", f"init_from={root / 'prior'}", *common])
     train_main(cfg, command="test")
     return root / "run"
 

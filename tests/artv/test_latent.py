@@ -157,7 +157,7 @@ def test_latent_artv_train_and_generate_end_to_end(ae_dir, tmp_path):
         "model.latent.factor=2", "model.text_encoder=hash", "model.text_dim=16", "model.frame_size=[16,32]",
         "model.unet.base=8", "model.unet.mults=[1,2]", "model.unet.attn_levels=[1]", "model.unet.emb_dim=32",
         "model.unet.head_dim=8", "model.unet.groups=4", "trainer.max_steps=2", "trainer.limit_val_batches=1",
-        "data.clip_len=4", "data.batch_size=2", "trainer.progress_bar=false"])
+        "data.batch_size=2", "data.val_fraction=0.34", "trainer.progress_bar=false"])
     train_main(cfg, command="test")
     assert read_json(run / "card.json")["global_step"] == 2
     assert (run / "autoencoder" / "model.safetensors").is_file()  # the run folder carries its autoencoder

@@ -50,12 +50,16 @@ class GenerateOptions:
     cfg_image: float = 1.0  # image guidance scale (1 = no image guidance)
     gen_aug_sigma: float = 0.02  # noise level added to the previous frame (used only if the model has noise_aug)
     reanchor: bool = False  # at each prompt switch the current frame becomes the anchor
+    anchor_every: int = 64  # the current frame becomes the anchor every N frames (0 = the first frame stays anchor);
+    # 64 keeps generation inside the anchor distances training saw (1-79 frames on 80-frame episodes)
 
 
 def check_options(opts: GenerateOptions) -> GenerateOptions:
     """``opts`` once every value is usable; else a ``ValueError`` naming the setting and what it must be."""
     if opts.frames < 1 or opts.steps < 1:
         raise ValueError(f"--frames and --steps must be >= 1, got {opts.frames} and {opts.steps}")
+    if opts.anchor_every < 0:
+        raise ValueError(f"--anchor-every must be >= 0 (0 = never re-anchor), got {opts.anchor_every}")
     if opts.sampler not in ("heun", "euler"):
         raise ValueError(f"--sampler must be heun or euler, got {opts.sampler!r}")
     floats = {"--cfg-text": opts.cfg_text, "--cfg-image": opts.cfg_image, "--churn": opts.S_churn,
@@ -159,6 +163,9 @@ def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], 
     for text-only; ``text_at(i)`` gives frame i's (tokens, mask) or (None, None); ``anchor_at`` frames re-anchor.
     ``codec``: the frozen autoencoder of a latent-space model (see ``build_codec``); None for pixel models."""
     cfg, dev = model.cfg, next(model.parameters()).device
+    if not cfg.references:
+        raise ValueError("this checkpoint is a stage-1 image prior (model.references: false): it makes single "
+                         "frames (`worldgen generate image`), not videos; train stage 2 from it (init_from)")
     codec = check_codec(cfg, codec).to(dev)
     shape = cfg.state_shape()
     g = make_generator(opts.seed)
@@ -173,7 +180,7 @@ def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], 
         for i in tqdm(range(len(frames), n_frames), desc="artv frames", disable=not progress):
             tokens, mask = text_at(i)
             prev = frames[-1] if frames else None
-            anchor = frames[_anchor_index(i, anchor_at)] if frames else None
+            anchor = frames[_anchor_index(i, anchor_at, opts.anchor_every)] if frames else None
             frames.append(sample(prev, anchor, tokens, mask, b, shape, dev))
     video = codec.decode_video(torch.stack(frames, dim=2))
     if first_px is not None and codec.is_latent:
@@ -181,9 +188,30 @@ def rollout(model: ARTV, text_at: Callable[[int], tuple[Optional[torch.Tensor], 
     return video
 
 
-def _anchor_index(i: int, anchor_at: Sequence[int]) -> int:
-    starts = [0] + [a for a in anchor_at if a < i]
+def _anchor_index(i: int, anchor_at: Sequence[int], every: int = 0) -> int:
+    """The anchor of frame i: the latest of frame 0, the re-anchor frames before i, and the multiples of ``every``
+    before i."""
+    starts = [0] + [a for a in anchor_at if a < i] + ([(i - 1) // every * every] if every > 0 else [])
     return max(starts)
+
+
+def sample_images(model: ARTV, tokens: Optional[torch.Tensor], mask: Optional[torch.Tensor], n: int,
+                  opts: GenerateOptions, codec: Optional[FrameCodec] = None, batch: int = 16,
+                  progress: bool = False) -> torch.Tensor:
+    """``n`` single frames (n c h w in [-1, 1]) without any reference frame: the stage-1 prior's samples (or an
+    ART·V model's first frame). ``tokens`` (n, k, d) / ``mask`` (n, k) are the captions, None = unconditional."""
+    dev = next(model.parameters()).device
+    codec = check_codec(model.cfg, codec).to(dev)
+    g = make_generator(opts.seed)
+    sample, out = FrameSampler(model, opts, g), []
+    model.eval()
+    with torch.no_grad():
+        for s in tqdm(range(0, n, batch), desc="images", disable=not progress):
+            b = min(batch, n - s)
+            t = tokens[s:s + b] if tokens is not None else None
+            m = mask[s:s + b] if mask is not None else None
+            out.append(codec.decode(sample(None, None, t, m, b, model.cfg.state_shape(), dev)))
+    return torch.cat(out).clamp(-1, 1)
 
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
@@ -236,5 +264,6 @@ def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int
     return text_at
 
 
-__all__ = ["GenerateOptions", "check_options", "prompt_schedule", "FrameSampler", "rollout", "load_checkpoint", "text_schedule_fn",
+__all__ = ["GenerateOptions", "check_options", "prompt_schedule", "FrameSampler", "rollout", "sample_images",
+           "load_checkpoint", "text_schedule_fn",
            "to_uint8", "from_uint8", "read_image"]

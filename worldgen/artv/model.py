@@ -77,6 +77,8 @@ class ARTVConfig:
     aug_sigma_max: float = 0.7  # training augmentation levels s_aug ~ U(0, aug_sigma_max) (GameNGen: 0.7)
     sigma_data: float = 0.5  # EDM sigma_data for frames in [-1, 1]
     mask_bias_init: float = 0.0  # initial mask logit (0 -> m = 0.5)
+    references: bool = True  # false = the stage-1 image prior: no reference channels, no mask, no augmentation
+    patch: int = 1  # space-to-depth factor: the U-Net runs at (h/patch, w/patch) on c*patch^2 channels (lossless)
 
     @property
     def is_latent(self) -> bool:
@@ -92,6 +94,19 @@ class ARTVConfig:
             raise ValueError(f"model.frame_size {[h, w]} must be divisible by model.latent.factor={f}")
         return self.latent.channels, h // f, w // f
 
+    @property
+    def n_refs(self) -> int:
+        """Reference frames entering as input channels: previous (+ anchor); 0 for the image prior."""
+        return (2 if self.use_anchor else 1) if self.references else 0
+
+    @property
+    def has_mask(self) -> bool:
+        return self.references and self.use_mask
+
+    @property
+    def has_aug(self) -> bool:
+        return self.references and self.noise_aug
+
 
 class ARTVNet(nn.Module):
     """The raw network ``F(c_in x, c_noise, cond)``: the U-Net on [noisy, previous, anchor] channels with noise, aug,
@@ -101,19 +116,21 @@ class ARTVNet(nn.Module):
     def __init__(self, cfg: ARTVConfig):
         super().__init__()
         self.cfg = cfg
-        c, d = cfg.state_shape()[0], cfg.unet.emb_dim
-        self.state_channels = c
-        n_ref = 2 if cfg.use_anchor else 1
-        ucfg = UNetConfig(**{**vars(cfg.unet), "in_channels": c * (1 + n_ref),
-                             "out_channels": c + int(cfg.use_mask), "context_dim": cfg.text_dim})
+        c, h, w = cfg.state_shape()
+        p, d = int(cfg.patch), cfg.unet.emb_dim
+        if p < 1 or h % p or w % p:
+            raise ValueError(f"model.patch={cfg.patch} must be >= 1 and divide the state size {(h, w)}")
+        self.state_channels, self.pc = c, c * p * p
+        ucfg = UNetConfig(**{**vars(cfg.unet), "in_channels": self.pc * (1 + cfg.n_refs),
+                             "out_channels": self.pc + p * p * int(cfg.has_mask), "context_dim": cfg.text_dim})
         self.unet = UNet(ucfg)
         with torch.no_grad():
-            self.unet.conv_in.weight[:, c:].zero_()  # reference channels start switched off
-            if cfg.use_mask:
-                self.unet.conv_out.bias[c] = cfg.mask_bias_init
+            self.unet.conv_in.weight[:, self.pc:].zero_()  # reference channels start switched off
+            if cfg.has_mask:
+                self.unet.conv_out.bias[self.pc:] = cfg.mask_bias_init
         self.noise_emb = ScalarEmbedding(d)
-        self.aug_emb = ScalarEmbedding(d) if cfg.noise_aug else None
-        self.ref_emb = nn.Embedding(2, d)
+        self.aug_emb = ScalarEmbedding(d) if cfg.has_aug else None
+        self.ref_emb = nn.Embedding(2, d) if cfg.references else None
         self.text_proj = nn.Linear(cfg.text_dim, d)
         self.null_text = nn.Parameter(torch.zeros(cfg.max_text_tokens, cfg.text_dim))
 
@@ -128,20 +145,32 @@ class ARTVNet(nn.Module):
         return torch.where(keep, text.to(null), null), torch.where(keep[..., 0], text_mask, full)
 
     def embed(self, c_noise, aug_sigma, has_ref, tokens, mask) -> torch.Tensor:
-        emb = self.noise_emb(c_noise) + self.ref_emb(has_ref.long())
+        emb = self.noise_emb(c_noise)
+        if self.ref_emb is not None:
+            emb = emb + self.ref_emb(has_ref.long())
         if self.aug_emb is not None:
             emb = emb + self.aug_emb(aug_sigma / max(self.cfg.aug_sigma_max, 1e-6))
         m = mask.to(tokens.dtype)[..., None]
         return emb + self.text_proj((tokens * m).sum(1) / m.sum(1).clamp(min=1))
 
+    def _to_patches(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.cfg.patch
+        return x if p == 1 else rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=p, p2=p)
+
+    def _from_patches(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.cfg.patch
+        return x if p == 1 else rearrange(x, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=p, p2=p)
+
     def forward(self, x_in: torch.Tensor, c_noise: torch.Tensor, cond: dict):
-        r = expand_like(cond["has_ref"].float(), x_in)
-        refs = [cond["prev_in"] * r] + ([cond["anchor_in"] * r] if self.cfg.use_anchor else [])
+        refs = []
+        if self.cfg.references:
+            r = expand_like(cond["has_ref"].float(), x_in)
+            refs = [cond["prev_in"] * r] + ([cond["anchor_in"] * r] if self.cfg.use_anchor else [])
         tokens, mask = self.text_inputs(cond.get("text"), cond.get("text_mask"), cond["text_drop"])
         emb = self.embed(c_noise, cond["aug_sigma"], cond["has_ref"], tokens, mask)
-        out = self.unet(torch.cat([x_in, *refs], dim=1), emb, tokens, mask)
-        c = self.state_channels
-        return (out[:, :c], {"mask_logit": out[:, c:]}) if self.cfg.use_mask else out
+        out = self.unet(self._to_patches(torch.cat([x_in, *refs], dim=1)), emb, tokens, mask)
+        f = self._from_patches(out[:, :self.pc])
+        return (f, {"mask_logit": self._from_patches(out[:, self.pc:])}) if self.cfg.has_mask else f
 
 
 _LEGACY_NAMES = ("unet.", "noise_emb.", "aug_emb.", "ref_emb.", "text_proj.", "null_text")
@@ -173,7 +202,7 @@ class ARTV(nn.Module):
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: dict) -> tuple[torch.Tensor, dict]:
         out = self.denoiser(x, sigma, cond)
-        if not self.cfg.use_mask:
+        if not self.cfg.has_mask:
             return out, {"x0_theta": out}
         denoised, aux = out
         m = torch.sigmoid(aux["mask_logit"]) * expand_like(cond["has_ref"].float(), x)
@@ -225,25 +254,80 @@ def sample_triples(frames: torch.Tensor, k: int, g: torch.Generator) -> tuple[to
 def artv_loss(model: ARTV, frames: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, cfg: ARTVLossConfig,
               generator: Optional[torch.Generator] = None,
               encode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
-    """EDM-weighted masked-diffusion loss on clips ``frames`` (b c t h w in [-1, 1]) with per-clip text tokens.
+    """The loss on clips ``frames`` (b c t h w in [-1, 1]): draws ``pairs_per_clip`` (anchor = frame 0, previous,
+    target) triples per clip (``sample_triples``) and hands them to ``artv_pair_loss``."""
+    g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+    anchor, prev, x0, clip = sample_triples(frames, cfg.pairs_per_clip, g)
+    return artv_pair_loss(model, anchor, prev, x0, text[clip], text_mask[clip], cfg, g, encode)
 
-    ``encode`` (latent mode: a frozen autoencoder's ``encode_latent``) maps the sampled pixel frames (n c h w) to the
-    denoiser's state space; only the drawn (anchor, previous, target) frames are encoded, not whole clips."""
+
+def artv_pair_loss(model: ARTV, anchor: Optional[torch.Tensor], prev: Optional[torch.Tensor], x0: torch.Tensor,
+                   text: torch.Tensor, text_mask: torch.Tensor, cfg: ARTVLossConfig,
+                   generator: Optional[torch.Generator] = None,
+                   encode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
+    """EDM-weighted masked-diffusion loss on (anchor, previous, target) frames (n c h w in [-1, 1]) with their text
+    tokens; the stage-1 prior (``references: false``) takes ``anchor = prev = None`` and learns single frames.
+
+    ``encode`` (latent mode: a frozen autoencoder's ``encode_latent``) maps the pixel frames to the denoiser's state
+    space. Draw order from ``generator``: augmentation level, augmentation noise, text drop, image drop, then
+    ``edm_loss``'s sigma and noise."""
     g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
     mc = model.cfg
-    anchor, prev, x0, clip = sample_triples(frames, cfg.pairs_per_clip, g)
+    refs = mc.references and prev is not None
     if encode is not None:
         with torch.no_grad():
-            anchor, prev, x0 = encode(torch.cat([anchor, prev, x0])).chunk(3)
+            parts = encode(torch.cat([anchor, prev, x0]) if refs else x0)
+            anchor, prev, x0 = parts.chunk(3) if refs else (None, None, parts)
     n, dev = x0.shape[0], x0.device
     rand = lambda *s: torch.rand(*s, generator=g).to(dev)  # noqa: E731
     randn = lambda *s: torch.randn(*s, generator=g).to(dev)  # noqa: E731
-    aug = rand(n) * mc.aug_sigma_max if mc.noise_aug else torch.zeros(n, device=dev)
-    cond = make_cond(prev, anchor, text[clip], text_mask[clip], b=n, shape=x0.shape[1:], device=dev,
-                     aug_sigma=aug, aug_noise=randn(*x0.shape) if mc.noise_aug else None,
-                     text_drop=rand(n) < cfg.p_drop_text, has_ref=rand(n) >= cfg.p_drop_image)
+    aug = rand(n) * mc.aug_sigma_max if mc.has_aug else torch.zeros(n, device=dev)
+    aug_noise = randn(*x0.shape) if mc.has_aug else None
+    text_drop = rand(n) < cfg.p_drop_text
+    has_ref = (rand(n) >= cfg.p_drop_image) if refs else torch.zeros(n, dtype=torch.bool, device=dev)
+    cond = make_cond(prev if refs else None, anchor if refs else None, text, text_mask, b=n, shape=x0.shape[1:],
+                     device=dev, aug_sigma=aug, aug_noise=aug_noise if refs else None, text_drop=text_drop,
+                     has_ref=has_ref)
     edm = EDMConfig(sigma_data=mc.sigma_data, P_mean=cfg.P_mean, P_std=cfg.P_std)
     return edm_loss(model, x0, cond, edm, g, aux_logs=_mask_logs)
+
+
+def init_from_prior(model: ARTV, prior_state: dict, prior_cfg: ARTVConfig) -> dict:
+    """Stage 2 from stage 1 with ART·V's minimal changes: every prior weight is copied; the first convolution gains
+    zero-initialised reference channels, the last one zero-initialised mask channels (bias ``mask_bias_init``), and
+    the new "has reference" and augmentation embeddings start at zero - so with no reference the new model computes
+    exactly the prior's denoiser. Returns what was copied and what was added."""
+    mc = model.cfg
+    same = ("frame_size", "channels", "patch", "text_dim", "max_text_tokens", "sigma_data")
+    bad = [k for k in same if getattr(mc, k) != getattr(prior_cfg, k)] + \
+        [f"unet.{k}" for k in ("base", "mults", "blocks_per_level", "attn_levels", "emb_dim", "head_dim", "groups")
+         if getattr(mc.unet, k) != getattr(prior_cfg.unet, k)]
+    if prior_cfg.references or bad:
+        why = "it has reference channels (not a stage-1 prior)" if prior_cfg.references else f"{bad} differ"
+        raise ValueError(f"cannot initialise ART-V from this prior: {why}")
+    own = model.state_dict()
+    copied, added = [], []
+    pc = model.net.pc
+    with torch.no_grad():
+        for key, val in own.items():
+            src = prior_state.get(key)
+            if key.endswith("unet.conv_in.weight"):
+                val.zero_()
+                val[:, :pc] = src
+            elif key.endswith("unet.conv_out.weight") or key.endswith("unet.conv_out.bias"):
+                val[:pc] = src
+                if mc.has_mask:
+                    val[pc:] = 0.0 if key.endswith("weight") else mc.mask_bias_init
+            elif src is not None:
+                val.copy_(src)
+            else:
+                if "ref_emb" in key or ".aug_emb.mlp.2." in key:  # new embeddings add nothing at first
+                    val.zero_()
+                added.append(key)
+                continue
+            copied.append(key)
+    model.load_state_dict(own)
+    return {"copied": len(copied), "added": added}
 
 
 def _mask_logs(extras: dict, cond: dict) -> dict:
@@ -333,5 +417,5 @@ def build_codec(cfg: ARTVConfig, ckpt_dir: str | Path | None = None, device="cpu
 
 __all__ = [
     "ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVNet",
-    "ARTVLossConfig", "make_cond", "artv_loss", "sample_triples", "resize_frames", "count_params",
+    "ARTVLossConfig", "make_cond", "artv_loss", "artv_pair_loss", "init_from_prior", "sample_triples", "resize_frames", "count_params",
 ]

@@ -88,6 +88,8 @@ def configure_artv(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--aug-sigma", type=float, default=d.gen_aug_sigma, help="noise level on the previous frame")
     parser.add_argument("--churn", type=float, default=d.S_churn, help="Heun S_churn")
     parser.add_argument("--reanchor", action="store_true", help="the frame at each prompt switch becomes the anchor")
+    parser.add_argument("--anchor-every", type=int, default=d.anchor_every,
+                        help="the current frame becomes the anchor every N frames (0 = keep the first frame)")
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--device", default="cpu")
 
@@ -101,4 +103,41 @@ def configure_artv(parser: argparse.ArgumentParser) -> Handler:
     return handler
 
 
-__all__ = ["drivingworld_main", "configure_drivingworld", "artv_main", "configure_artv"]
+def image_main(ckpt: str, prompts: list, n: int, out: str, opts, device: str = "cpu", progress: bool = True) -> dict:
+    """``n`` samples per prompt from a stage-1 prior: a PNG contact sheet (one row per prompt) and the frames as
+    ``OUT.npy`` (uint8 ``b h w c``); returns a summary."""
+    from worldgen.pipelines.artv import sample_prior_images
+    from worldgen.io import check_output
+
+    check_output(out, what="--out")
+    frames = sample_prior_images(ckpt, prompts, n, opts, device, progress, out=out)
+    return {"out": out, "images": int(frames.shape[0]), "size": list(frames.shape[1:3]), "prompts": prompts}
+
+
+def configure_image(parser: argparse.ArgumentParser) -> Handler:
+    from worldgen.artv.generate import GenerateOptions
+
+    d = GenerateOptions()
+    parser.add_argument("--ckpt", required=True, help="stage-1 prior folder (task artv, model.references: false)")
+    parser.add_argument("--prompt", action="append", default=[], help="caption; repeat for several rows")
+    parser.add_argument("--n", type=int, default=4, help="images per prompt")
+    parser.add_argument("--out", required=True, help="output PNG contact sheet (frames also as OUT.npy)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--sampler", default=d.sampler, choices=["heun", "euler"])
+    parser.add_argument("--steps", type=int, default=d.steps, help="sampler steps")
+    parser.add_argument("--cfg-text", type=float, default=d.cfg_text, help="text guidance scale (1 = off)")
+    parser.add_argument("--device", default="cpu")
+
+    def handler(args: argparse.Namespace) -> int:
+        from worldgen.artv.generate import check_options
+
+        if args.n < 1:
+            raise ValueError(f"--n must be >= 1, got {args.n}")
+        opts = check_options(from_args(GenerateOptions, args, frames=1))
+        print_json(image_main(args.ckpt, args.prompt or [""], args.n, args.out, opts, args.device))
+        return 0
+    return handler
+
+
+__all__ = ["drivingworld_main", "configure_drivingworld", "artv_main", "configure_artv", "image_main",
+           "configure_image"]

@@ -1,9 +1,16 @@
-"""ART·V training task (``task: artv``): the masked-diffusion frame denoiser on captioned driving clips.
+"""ART·V training task (``task: artv``), both stages of the paper's recipe (Weng et al. 2023):
 
-Thin LightningModule: resizes clips to the model's frame size, encodes captions with the (cached, frozen) text
-encoder, and calls the objective ``worldgen.artv.model.artv_loss`` (it draws the anchor/previous/target frames and the
-condition dropouts, then hands the denoiser to the shared EDM loss ``worldgen.diffusion.edm_loss``, which draws sigma
-and the noise); it only steps (``worldgen.lit.optim``: AdamW, warm-up + cosine) and logs the ``(loss, logs)`` it gets.
+- stage 1, ``model.references: false`` (``configs/artv/prior_tiny.yaml``): a text-conditioned image diffusion prior
+  trained on single captioned frames;
+- stage 2, ``init_from: <stage-1 folder>`` (``configs/artv/tiny.yaml``): the masked-diffusion frame generator,
+  initialised from the prior with the minimal changes of ``worldgen.artv.model.init_from_prior``, trained on
+  (anchor, previous, target) frames whose anchor lies anywhere earlier in the episode.
+
+Frames come from the in-memory bank of ``worldgen.data.frames`` (with per-frame local captions). Thin
+LightningModule: resizes frames to the model's frame size, encodes captions with the (cached, frozen) text encoder,
+and calls the objective ``worldgen.artv.model.artv_pair_loss`` (condition dropouts, then the shared EDM loss
+``worldgen.diffusion.edm_loss``, which draws sigma and the noise); it only steps (``worldgen.lit.optim``: AdamW,
+warm-up + cosine) and logs the ``(loss, logs)`` it gets.
 The text encoder is kept outside ``self.model`` so its weights are neither trained nor saved; the checkpoint folder
 holds only the denoiser (config.yaml names the encoder).
 Latent mode (``model.latent.autoencoder: DIR``, e.g. ``configs/artv/tiny_latent.yaml``): the frozen frame
@@ -14,15 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import logging
+
 import lightning as L
 import torch
 
-from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, FrameCodec, artv_loss, build_codec, count_params,
-                                 resize_frames)
+from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, FrameCodec, artv_pair_loss, build_codec,
+                                 count_params, init_from_prior, resize_frames)
 from worldgen.artv.text import CachedTextEncoder, build_text_encoder
 from worldgen.config import ExperimentConfig
-from worldgen.data.clips import DrivingDataConfig
-from worldgen.lit.datamodules import DrivingDataModule
+from worldgen.data.frames import FrameDataConfig
+from worldgen.lit.datamodules import FrameDataModule
 from worldgen.lit.optim import OptimConfig, WarmupCosineStep, configure_adamw
 
 
@@ -32,10 +41,14 @@ class Config(ExperimentConfig):
     out_dir: str = "runs/artv"
     model: ARTVConfig = field(default_factory=ARTVConfig)
     loss: ARTVLossConfig = field(default_factory=ARTVLossConfig)
-    data: DrivingDataConfig = field(default_factory=lambda: DrivingDataConfig(clip_len=16, stride=1))
+    data: FrameDataConfig = field(default_factory=FrameDataConfig)
+    init_from: str = ""  # stage 2: a stage-1 prior's training folder (config.yaml + model.safetensors); "" = scratch
     # ART-V fine-tunes SD at 1e-4 scale (tiny configs use more)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, betas=[0.9, 0.99], warmup_steps=500))
     torch_threads: int = 0  # intra-op CPU threads (0 = torch's default); 1 is fastest for tiny models on busy CPUs
+
+
+log = logging.getLogger(__name__)
 
 
 class ARTVModule(WarmupCosineStep, L.LightningModule):
@@ -61,10 +74,14 @@ class ARTVModule(WarmupCosineStep, L.LightningModule):
         return self._codec.to(self.device)
 
     def _step(self, batch, generator=None):
-        frames = resize_frames(batch["frames"], self.cfg.model.frame_size)
-        tokens, mask = self.text(list(batch["caption"]), device=frames.device)
+        size = self.cfg.model.frame_size
+        x0 = resize_frames(batch["target" if "target" in batch else "frame"], size)
+        anchor = prev = None
+        if "target" in batch:
+            anchor, prev = resize_frames(batch["anchor"], size), resize_frames(batch["prev"], size)
+        tokens, mask = self.text(list(batch["caption"]), device=x0.device)
         encode = self.codec.encode if self.cfg.model.is_latent else None
-        return artv_loss(self.model, frames, tokens, mask, self.cfg.loss, generator, encode)
+        return artv_pair_loss(self.model, anchor, prev, x0, tokens, mask, self.cfg.loss, generator, encode)
 
     def on_fit_start(self) -> None:
         if self.cfg.torch_threads > 0:
@@ -91,7 +108,17 @@ class ARTVModule(WarmupCosineStep, L.LightningModule):
 def build(cfg: Config):
     if cfg.model.is_latent:
         build_codec(cfg.model)  # fail before training when the autoencoder is missing or does not match
-    return ARTVModule(cfg), DrivingDataModule(cfg.data)
+    module = ARTVModule(cfg)
+    if cfg.init_from:
+        if not cfg.model.references:
+            raise ValueError("init_from is for stage 2 (model.references: true); a prior trains from scratch")
+        from worldgen.artv.generate import load_checkpoint
+
+        prior, _ = load_checkpoint(cfg.init_from)
+        report = init_from_prior(module.model, prior.state_dict(), prior.cfg)
+        log.info("initialised from the prior %s: %d tensors copied, new: %s", cfg.init_from, report["copied"],
+                 report["added"])
+    return module, FrameDataModule(cfg.data, pairs=cfg.model.references)
 
 
 def export(cfg: Config, module: ARTVModule, out_dir) -> None:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Optional
 
 import lightning as L
-from torch.utils.data import DataLoader
+import numpy as np
+from torch.utils.data import DataLoader, Subset
 
 from worldgen.data.clips import DrivingDataConfig, VideoClipDataset, split_episodes
 from worldgen.data.episodes import scan_episode_dirs
+from worldgen.data.frames import FrameBank, FrameDataConfig, FrameDataset, PairDataset, split_bank_ids
 from worldgen.data.loaders import make_loader
 from worldgen.data.tokens import ShardDataConfig, TokenClipDataset, episode_ids, read_meta
 from worldgen.tokenizer.pose import PoseTokenizer
@@ -58,6 +60,39 @@ class DrivingDataModule(L.LightningDataModule):
 
     def summary(self) -> dict:
         return {"train": self.train_set.summary(), "val": self.val_set.summary()}
+
+
+class FrameDataModule(L.LightningDataModule):
+    """In-memory frames (stage-1 image prior) or (anchor, previous, target) pairs (ART·V stage 2) of driving
+    episodes (``worldgen.data.frames``), split by episode (``FrameDataConfig.val_fraction``, seeded)."""
+
+    def __init__(self, cfg: FrameDataConfig, pairs: bool):
+        super().__init__()
+        self.cfg, self.pairs = cfg, pairs
+        self.train_set = self.val_set = None
+
+    def _dataset(self, ids: list[str], seed: int):
+        bank = FrameBank(self.cfg.root, ids, self.cfg.local_captions)
+        return PairDataset(bank, seed) if self.pairs else FrameDataset(bank)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        train_ids, val_ids = split_bank_ids(self.cfg)
+        self.train_set = self._dataset(train_ids, self.cfg.seed)
+        self.val_set = self._dataset(val_ids, self.cfg.seed + 1) if val_ids else None
+
+    def train_dataloader(self) -> DataLoader:
+        c = self.cfg
+        return make_loader(self.train_set, c.batch_size, shuffle=True, drop_last=len(self.train_set) >= c.batch_size,
+                           num_workers=c.num_workers)
+
+    def val_dataloader(self):
+        if self.val_set is None:
+            return []
+        # a fixed, evenly spread subset: the same frames every validation
+        idx = np.linspace(0, len(self.val_set) - 1, min(len(self.val_set), 8 * self.cfg.batch_size)).astype(int)
+        return DataLoader(Subset(self.val_set, idx.tolist()), batch_size=self.cfg.batch_size)
 
 
 class TokenDataModule(L.LightningDataModule):

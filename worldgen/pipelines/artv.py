@@ -109,4 +109,48 @@ def generate(g: GenerateConfig) -> np.ndarray:
     return frames
 
 
-__all__ = ["GenerateConfig", "ArtvPipeline", "generate"]
+def sample_prior_images(ckpt: str, prompts: Sequence[str], n: int, opts: GenerateOptions, device: str = "cpu",
+                        progress: bool = True, out: Optional[str] = None) -> np.ndarray:
+    """``n`` images per prompt from a stage-1 prior (uint8 ``b h w c``, prompt-major); with ``out`` also a PNG
+    contact sheet (one row per prompt) and ``out`` with suffix ``.npy``."""
+    import torch
+
+    from worldgen.artv.generate import sample_images
+
+    pipe = ArtvPipeline.load(ckpt, device)
+    if pipe.model.cfg.references:
+        raise ValueError(f"{ckpt} is an ART-V frame generator (model.references: true); `worldgen generate image` "
+                         f"samples a stage-1 prior - use `worldgen generate artv` for videos")
+    caps = [p for p in prompts for _ in range(n)]
+    tokens = mask = None
+    if any(caps):
+        if not all(caps):
+            raise ValueError("mix of empty and non-empty prompts: give captions for every row or none")
+        tokens, mask = pipe.encoder(caps, device=pipe.device)
+    imgs = sample_images(pipe.model, tokens, mask, len(caps), opts, pipe.codec, progress=progress)
+    frames = to_uint8(imgs[:, :, None])[:, 0]
+    if out is not None:
+        write_sheet(out, frames, n)
+    return frames
+
+
+def write_sheet(out: str, frames: np.ndarray, per_row: int) -> None:
+    """A PNG grid of uint8 ``b h w c`` frames, ``per_row`` per row (1-px separators), and the frames as .npy."""
+    from PIL import Image
+
+    from worldgen.io import atomic_path
+
+    b, h, w, c = frames.shape
+    rows = -(-b // per_row)
+    sheet = np.full((rows * (h + 1), per_row * (w + 1), c), 255, np.uint8)
+    for i, f in enumerate(frames):
+        r, k = divmod(i, per_row)
+        sheet[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = f
+    with atomic_path(out) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
+    with atomic_path(Path(out).with_suffix(".npy")) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, frames)
+
+
+__all__ = ["GenerateConfig", "ArtvPipeline", "generate", "sample_prior_images", "write_sheet"]
