@@ -116,6 +116,49 @@ def test_torchrun_two_ranks_match_one_process(offline, tmp_path, one_thread):
     _assert_same(_arrays(tmp_path / "merged.hdf5"), _arrays(tmp_path / "one.hdf5"))
 
 
+def test_lightning_predict_engine_writes_the_same_shards(offline, tmp_path, one_thread):
+    """--engine lightning (one process here): the predict loop writes the shard files the plain engine writes,
+    bitwise, skips existing shards on a rerun, and refuses settings it cannot honour."""
+    from worldgen.commands.pgd import MergeConfig, merge_main
+
+    common = dict(ckpt=str(offline["pgd"]), n_traj=5, shard_size=2, seed=3)
+    sample_main(SampleConfig(out=str(tmp_path / "one.hdf5"), **common))
+    res = sample_main(SampleConfig(shard_dir=str(tmp_path / "s"), engine="lightning", **common))
+    assert res["engine"] == "lightning" and res["shards_written"] == [0, 1, 2] and res["rank"] == 0
+    merge_main(MergeConfig(shard_dir=str(tmp_path / "s"), out=str(tmp_path / "merged.hdf5")))
+    _assert_same(_arrays(tmp_path / "merged.hdf5"), _arrays(tmp_path / "one.hdf5"))
+    again = sample_main(SampleConfig(shard_dir=str(tmp_path / "s"), engine="lightning", **common))
+    assert again["shards_written"] == [] and again["shards_skipped"] == [0, 1, 2]
+    for bad in (dict(out=str(tmp_path / "x.hdf5")), dict(shard_dir=str(tmp_path / "t"), rank=0, world_size=1),
+                dict(shard_dir=str(tmp_path / "t"), devices=0)):
+        with pytest.raises(ValueError, match="--engine lightning"):
+            sample_main(SampleConfig(engine="lightning", **common, **bad))
+
+
+@pytest.mark.slow  # Lightning launches a second process (DDP on CPU, gloo)
+def test_lightning_predict_two_processes_match_one_process(offline, tmp_path, one_thread):
+    import os
+    import subprocess
+    import sys
+
+    from worldgen.commands.pgd import MergeConfig, merge_main
+    from worldgen.data.offline_rl import load_dataset
+
+    common = dict(ckpt=str(offline["pgd"]), n_traj=7, shard_size=2, seed=11)
+    sample_main(SampleConfig(out=str(tmp_path / "one.hdf5"), **common))
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "worldgen.cli", "pgd", "sample", "--ckpt", common["ckpt"], "--n-traj", "7",
+           "--shard-size", "2", "--seed", "11", "--shard-dir", str(tmp_path / "s"), "--engine", "lightning",
+           "--devices", "2"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    owners = {i: load_dataset(tmp_path / "s" / f"shard-0000{i}-of-00004.hdf5").metadata["shard_rank"] for i in range(4)}
+    assert owners == {0: 0, 1: 1, 2: 0, 3: 1}
+    merge_main(MergeConfig(shard_dir=str(tmp_path / "s"), out=str(tmp_path / "merged.hdf5")))
+    _assert_same(_arrays(tmp_path / "merged.hdf5"), _arrays(tmp_path / "one.hdf5"))
+
+
 # ------------------------------------------------------------------------------------ the shipped Hopper model
 SHIPPED = __import__("pathlib").Path(__file__).resolve().parents[2] / "checkpoints" / "pgd-hopper"
 

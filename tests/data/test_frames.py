@@ -72,5 +72,10 @@ def test_bank_datasets_and_split(bank_root):
     assert max(dist) > 4  # anchors reach far back, not only the clip's first frames
     assert all(torch.equal(pairs[i]["anchor"], pairs[i]["anchor"]) for i in range(5))  # seeded per item
     assert PairDataset(bank, seed=0, max_distance=2)[30]["distance"] <= 2
+    bank.captions[0][3] = bank.captions[1][5] = "ego changes lane to the left on a road"
+    more = PairDataset(bank, seed=0, lane_change_repeats=3)
+    assert len(more) == len(pairs) + 4 and more.index.count((0, 3)) == 3 and more.index.count((0, 4)) == 1
+    with pytest.raises(ValueError, match="lane_change_repeats"):
+        PairDataset(bank, lane_change_repeats=0)
     with pytest.raises(ValueError, match="no episodes"):
         FrameBank(str(bank_root), ["nope"], progress=False)

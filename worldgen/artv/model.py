@@ -29,6 +29,15 @@ worldgen's documented reconstruction (shared/REFERENCES.md):
   tells the network whether the image condition is present (dropped for the first frame and for image CFG).
 Switches ``use_mask``, ``use_anchor`` and ``noise_aug`` turn each of the three ideas off for the drift ablation.
 
+Two stages, as the paper builds it (issue 15). No pretrained image model can be downloaded here, so stage 1 trains
+one: ``references: false`` is a plain text-conditioned image denoiser (no reference channels, no mask, no "has
+reference" or augmentation embedding), trained on single captioned frames. Stage 2 (``init_from_prior``) copies all
+of it and adds exactly the paper's minimal changes - zero-initialised reference input channels, zero-initialised
+mask output channels, zero-initialised new embeddings - so that without a reference it computes the prior exactly.
+``patch: 2`` (space-to-depth, as in Hoogeboom et al. 2023, "simple diffusion") lets the U-Net run at half
+resolution on 4x the channels: a lossless reshape (unlike the tiny autoencoder, it keeps 1-px lane lines) that made
+64x128 frames cost what 32x64 frames did; the mask is predicted per pixel (p^2 mask channels per patch).
+
 Pixel or latent space. By default (``latent.autoencoder: ""``) the denoiser works on pixels (a deviation at the tiny
 scale: the paper works in Stable Diffusion's latent space). With ``latent.autoencoder: DIR`` (a ``frame_ae`` training
 output folder, ``worldgen.artv.autoencoder``) it works in that frozen per-frame autoencoder's normalised latent space,

@@ -14,6 +14,11 @@ Multi-GPU example (one process per GPU, no process group needed)::
     torchrun --nproc_per_node 8 -m worldgen.cli pgd sample --ckpt CKPT --n-traj 100000 --shard-dir runs/syn \
         --device cuda   # under torchrun, cuda means cuda:$LOCAL_RANK
     worldgen pgd merge runs/syn --out runs/syn.hdf5
+
+Or let Lightning's predict loop launch the ranks (``worldgen.lit.pgd_predict``; DDP, any number of nodes; the same
+shard files)::
+
+    worldgen pgd sample --ckpt CKPT --n-traj 100000 --shard-dir runs/syn --engine lightning --devices 8 --device cuda
 """
 from __future__ import annotations
 
@@ -68,6 +73,9 @@ class SampleConfig:
     surrogate: str = "none"  # none | deterministic
     batch_size: int = 256  # windows per sampler call inside a shard
     device: str = "cpu"
+    engine: str = "plain"  # plain (this process is one rank: torchrun / SLURM array / --rank) | lightning (predict loop)
+    devices: int = 1  # --engine lightning: processes per node (CPU processes or GPUs)
+    num_nodes: int = 1  # --engine lightning: nodes
 
 
 def _plan(cfg: SampleConfig, info: dict, n_steps: int):
@@ -126,7 +134,9 @@ def sample_main(cfg: SampleConfig) -> dict:
     gcfg = GuidanceConfig(coeff=cfg.coeff, denoised=cfg.denoised, surrogate=cfg.surrogate)
     job = (model, pol, gcfg, _plan(cfg, info, model.cfg.sampler.n_steps), _metadata(cfg, info))
     t0 = time.time()
-    if cfg.out:
+    if cfg.engine == "lightning":
+        ds, summary = _sample_lightning(cfg, *job)
+    elif cfg.out:
         ds, summary = _sample_file(cfg, *job)
     else:
         ds, summary = _sample_rank_shards(cfg, rank, world, *job)
@@ -168,6 +178,27 @@ def _sample_rank_shards(cfg: SampleConfig, rank: int, world: int, model, pol, gc
     return ds, {"shard_dir": str(cfg.shard_dir), "rank": rank, "world_size": world, "n_shards": plan.n_shards,
                 "shards_written": done, "shards_skipped": sorted(set(mine) - set(done)),
                 "transitions": len(ds) if ds is not None else 0}
+
+
+def _sample_lightning(cfg: SampleConfig, model, pol, gcfg, plan, meta: dict):
+    """This process's shards through Lightning's predict loop (``worldgen.lit.pgd_predict``)."""
+    from worldgen.data.offline_rl import save_dataset
+    from worldgen.lit.pgd_predict import ShardPredictor, run_predict
+    from worldgen.rl.shards import write_plan
+
+    write_plan(cfg.shard_dir, plan)
+
+    def sample(m, p, i, rank, world):
+        return _sample_shard(m, p, gcfg, plan, i, cfg, {**meta, "shard_rank": rank, "shard_world_size": world})
+
+    accel = "gpu" if str(cfg.device).startswith("cuda") else "cpu"
+    rows = run_predict(ShardPredictor(model, pol, plan, cfg.shard_dir, sample,
+                                      lambda i, ds: save_dataset(plan.path(cfg.shard_dir, i), ds)),
+                       accel, cfg.devices, cfg.num_nodes)
+    return None, {"shard_dir": str(cfg.shard_dir), "engine": "lightning", "n_shards": plan.n_shards,
+                  "rank": rows[0]["rank"] if rows else None, "shards_written": [r["shard"] for r in rows if r["written"]],
+                  "shards_skipped": [r["shard"] for r in rows if not r["written"]],
+                  "transitions": sum(r["transitions"] for r in rows)}
 
 
 @dataclass
@@ -217,6 +248,12 @@ def check_sample_config(cfg: SampleConfig) -> None:
         raise ValueError("--coeff != 0 needs --policy (the target policy to guide toward)")
     if (cfg.out is None) == (cfg.shard_dir is None):
         raise ValueError("give exactly one of --out FILE (one process) and --shard-dir DIR (sharded by rank)")
+    if cfg.engine not in ("plain", "lightning"):
+        raise ValueError(f"--engine must be plain or lightning, got {cfg.engine!r}")
+    if cfg.engine == "lightning" and (cfg.shard_dir is None or cfg.devices < 1 or cfg.num_nodes < 1
+                                      or cfg.rank is not None):
+        raise ValueError("--engine lightning writes shards: it needs --shard-dir, --devices >= 1, --num-nodes >= 1 "
+                         "and no --rank/--world-size (Lightning assigns the ranks)")
     if cfg.out is not None:
         check_output(cfg.out, what="--out")
     else:
@@ -241,6 +278,11 @@ def configure_sample(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--surrogate", default="none", choices=("none", "deterministic"))
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--engine", default="plain", choices=("plain", "lightning"),
+                        help="plain: this process is one rank (torchrun/SLURM/--rank); lightning: the predict loop "
+                             "launches --devices x --num-nodes processes")
+    parser.add_argument("--devices", type=int, default=1, help="--engine lightning: processes (or GPUs) per node")
+    parser.add_argument("--num-nodes", type=int, default=1, help="--engine lightning: nodes")
 
     def handler(args: argparse.Namespace) -> int:
         print_json(sample_main(from_args(SampleConfig, args)))

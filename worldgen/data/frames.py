@@ -21,7 +21,8 @@ come from the episode caption. Episodes without poses keep their episode caption
 Items: ``FrameDataset`` gives ``{"frame": c h w, "caption"}`` (stage 1); ``PairDataset`` gives ``{"anchor", "prev",
 "target": c h w, "caption", "distance"}`` with the anchor drawn uniformly from frames 0..j-1 (seeded per item), so
 training covers every anchor distance a generation can reach inside one episode (up to n_frames - 1) - the fix for
-the old sampler, whose anchor was always at most 15 frames back.
+the old sampler, whose anchor was always at most 15 frames back. Lane-change pairs can be listed several times
+(``lane_change_repeats``) so that the rare manoeuvre the text must control is seen often enough.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class FrameDataConfig:
     num_workers: int = 0  # DataLoader workers (the bank is in memory; 0 is fastest)
     local_captions: bool = True  # per-frame captions (frame_captions); false = the episode caption everywhere
     max_episodes: int = 0  # use only the first N episodes (0 = all); for smoke tests
+    lane_change_repeats: int = 1  # pairs: each lane-change pair is listed this many times (1 = no oversampling);
+    # lane changes are ~6% of highway pairs, too rare for text control to be learnt in a short run
     exclude: list = field(default_factory=list)  # episode ids never used
 
 
@@ -162,9 +165,12 @@ class PairDataset(Dataset):
     """Stage 2: (anchor, previous, target) frames; target j >= 1, previous j-1, anchor uniform in 0..j-1 (the
     draw is seeded by ``(seed, i)``, so an item is the same every time it is read and runs resume exactly)."""
 
-    def __init__(self, bank: FrameBank, seed: int = 0, max_distance: int = 0):
+    def __init__(self, bank: FrameBank, seed: int = 0, max_distance: int = 0, lane_change_repeats: int = 1):
+        if lane_change_repeats < 1:
+            raise ValueError(f"data.lane_change_repeats must be >= 1, got {lane_change_repeats}")
         self.bank, self.seed, self.max_distance = bank, int(seed), int(max_distance)
-        self.index = [(e, j) for e, f in enumerate(bank.frames) for j in range(1, len(f))]
+        self.index = [(e, j) for e, f in enumerate(bank.frames) for j in range(1, len(f))
+                      for _ in range(lane_change_repeats if "changes lane" in bank.captions[e][j] else 1)]
 
     def __len__(self) -> int:
         return len(self.index)

@@ -461,7 +461,7 @@ def _t2v_tab(demo: Demo, gr, L: P.Limits, events: dict) -> None:
     with gr.Row():
         with gr.Column(scale=1):
             prompts = gr.Textbox(lines=3, label=f"prompts, one per line (≤ {L.max_prompts})",
-                                 value="ego keeps its lane on a three-lane highway in light traffic\n"
+                                 value="ego keeps its lane at a steady speed on a three-lane highway in light traffic\n"
                                        "ego changes lane to the left on a three-lane highway in light traffic")
             switches = gr.Textbox(label="switch frames between prompts (comma separated)", value="16")
             image = gr.File(label="optional first image (png/jpg)", file_types=[".png", ".jpg", ".jpeg"],
