@@ -30,7 +30,7 @@ for seed in $SEEDS; do
         trainer.progress_bar=false ${FLAGS[$variant]} > "$run.train.log" 2>&1
     fi
     if [ ! -f "$run.quality.json" ]; then
-      $WG eval artv-quality --ckpt "$variant=$run" --data "$HELDOUT" --episodes 10 --frames 48 --steps 6 \
+      $WG eval artv-quality --ckpt "$variant=$run" --data "$HELDOUT" --episodes 10 --frames 48 --steps 8 \
         --cfg-text 1.0 --no-control --seed "$seed" --out "$run.quality.json" > "$run.eval.log" 2>&1
     fi
     echo "$(date +%T) done $run"

@@ -123,7 +123,7 @@ def test_shipped_artv_keeps_vehicles_and_road_texture():
         d = np.load(clip)
         real = d["frames"]
         prompt = f"ego keeps its lane at a steady speed {place_phrase(str(d['caption']))}"
-        fake = pipe.run([prompt], opts=GenerateOptions(frames=32, steps=6, cfg_text=1.5, seed=0), first=real[0])
+        fake = pipe.run([prompt], opts=GenerateOptions(frames=32, steps=8, cfg_text=1.5, seed=0), first=real[0])
         vr[clip.stem] = vehicle_fraction(fake[-8:]).mean() / max(vehicle_fraction(real).mean(), 1e-9)
         hr[clip.stem] = hf_energy(fake[-8:]).mean() / hf_energy(real).mean()
         half = slice(len(real) // 2, len(real))

@@ -109,6 +109,12 @@ def test_quality_and_prior_commands_end_to_end(roads, tmp_path, capsys):
     assert [w["start"] for w in res["windows"]] == [0, 4] and len(res["one_step"]["frames"]) == 3
     assert res["control"]["episodes"] == 1 and set(res["targets"]) >= {"one_step_beats_copy_last"}
     assert out.with_suffix(".png").is_file() and "rand" in capsys.readouterr().out
+    fout = tmp_path / "f.json"
+    assert cli(["eval", "artv-quality", "--ckpt", str(run), "--data", str(roads), "--out", str(fout), "--episodes",
+                "3", "--frames", "8", "--window", "8", "--steps", "1", "--no-control",
+                "--detector", "sim:checkpoints/fvd-sim-tiny"]) == 0
+    f = json.loads(fout.read_text())
+    assert f["fvd_copy_first"][0]["fvd"] > 0 and f["models"]["artv"]["fvd_windows"][0]["end"] == 8
     prior = _random_run(tmp_path / "prior", False)
     pout = tmp_path / "p.json"
     assert cli(["eval", "artv-prior", "--ckpt", str(prior), "--data", str(roads), "--train-data", str(roads),

@@ -11,7 +11,8 @@ with the episode's own per-frame captions (``worldgen.data.frames.frame_captions
 - **vehicles and texture per window**: vehicle pixels (``worldgen.data.foreground.vehicle_mask``) and high-frequency
   energy (mean squared Laplacian of the luminance) of the generated frames relative to the real ones; a ratio near 1
   means neither lost vehicles / flat grey (ratio << 1) nor noise (HF ratio >> 1);
-- optional **FVD per window** with a detector (``--detector sim:checkpoints/fvd-sim-tiny``);
+- optional **FVD per window** with a detector (``--detector sim:checkpoints/fvd-sim-tiny``), beside the FVD of
+  the copy-first video on the same windows (few clips, so biased: compare within one run only);
 - **text control** (highway scenarios, road along an image axis): prompts "keeps its lane" / "changes lane to the
   left" / "changes lane to the right" for ``control_change`` frames then "keeps its lane", from the same first
   frames; the ego's lateral motion is recovered from the generated frames (``worldgen.eval.drivingworld.
@@ -108,6 +109,7 @@ def one_step(pipe, real: torch.Tensor, schedules: list[list[str]], stride: int, 
     """Frames t (every ``stride``-th, t >= 1) generated from the real frame t-1 and the real anchor (frame 0, or
     the re-anchor frame), against copy-last (real t-1). Returns per-frame MSE arrays and their frame indices."""
     from worldgen.artv.generate import FrameSampler, _anchor_index
+    from worldgen.artv.model import resize_frames
     from worldgen.diffusion.samplers import make_generator
 
     model, codec = pipe.model, pipe.codec
@@ -117,10 +119,12 @@ def one_step(pipe, real: torch.Tensor, schedules: list[list[str]], stride: int, 
     gen, last = [], []
     with torch.no_grad():
         for i in idx:
-            prev = codec.encode(real[:, :, i - 1])
-            anchor = codec.encode(real[:, :, _anchor_index(i, (), opts.anchor_every)])
+            size = model.cfg.frame_size
+            prev = codec.encode(resize_frames(real[:, :, i - 1], size))
+            anchor = codec.encode(resize_frames(real[:, :, _anchor_index(i, (), opts.anchor_every)], size))
             tokens, mask = pipe.encoder([s[i] for s in schedules], device=pipe.device)
             x = codec.decode(sample(prev, anchor, tokens, mask, b, model.cfg.state_shape(), pipe.device))
+            x = resize_frames(x, real.shape[-2:])
             gen.append((x.clamp(-1, 1) - real[:, :, i]).pow(2).mean().item())
             last.append((real[:, :, i - 1] - real[:, :, i]).pow(2).mean().item())
     return {"frames": idx, "model": gen, "copy_last": last}
@@ -201,6 +205,7 @@ def _options(cfg: ArtvQualityConfig):
 
 def evaluate_video(cfg: ArtvQualityConfig, progress: bool = True) -> dict:
     """Every model of ``cfg.ckpt`` on the same held-out episodes; see the module docstring."""
+    from worldgen.artv.model import resize_frames
     from worldgen.data.frames import FrameBank
     from worldgen.pipelines.artv import ArtvPipeline
 
@@ -222,10 +227,13 @@ def evaluate_video(cfg: ArtvQualityConfig, progress: bool = True) -> dict:
 
         det = load_detector(cfg.detector)
     res = {"config": asdict(cfg), "episodes": [ep.id for ep in bank.episodes], "models": {}}
+    if det is not None:  # the persistence baseline on the same drift curve
+        res["fvd_copy_first"] = fvd_windows(det, real[:, :, :1].expand_as(real), real, cfg.window)
     for name, path in models:
         pipe = ArtvPipeline.load(path)
         t0 = time.time()
-        fake = rollout_video(pipe, real[:, :, 0], schedules, cfg.frames, opts, progress)
+        fake = resize_frames(rollout_video(pipe, real[:, :, 0], schedules, cfg.frames, opts, progress),
+                             real.shape[-2:]).clamp(-1, 1)  # a model at a lower resolution is scored upsampled
         row = {"ckpt": path, "rollout_seconds": round(time.time() - t0, 1),
                "windows": window_table(fake, real, cfg.window),
                "one_step": one_step(pipe, real, schedules, cfg.onestep_stride, opts)}
@@ -381,11 +389,18 @@ def plot_quality(res: dict, path: Path) -> Path:
     from worldgen.io import atomic_path
 
     models = res["models"]
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6), dpi=110)
+    fig, axes = plt.subplots(1, 5, figsize=(21, 3.6), dpi=110)
+    if "fvd_copy_first" in res:
+        axes[4].plot([r["start"] for r in res["fvd_copy_first"]], [r["fvd"] for r in res["fvd_copy_first"]], "k--",
+                     label="copy first frame")
+    axes[4].set(title="FVD per window (sim detector; within-run only)", xlabel="window start (frame)")
     for i, (name, m) in enumerate(models.items()):
         w = m["windows"]
         x = [r["start"] for r in w]
         axes[0].plot(x, [r["mse"] for r in w], marker="o", label=name)
+        if "fvd_windows" in m:
+            axes[4].plot([r["start"] for r in m["fvd_windows"]], [r["fvd"] for r in m["fvd_windows"]], marker="o",
+                         label=name)
         if i == 0:
             axes[0].plot(x, [r["mse_copy_first"] for r in w], "k--", label="copy first frame")
             axes[0].plot(x, [r["mse_mean_colour"] for r in w], "k:", label="mean colour")
