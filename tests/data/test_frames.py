@@ -75,6 +75,8 @@ def test_bank_datasets_and_split(bank_root):
     bank.captions[0][3] = bank.captions[1][5] = "ego changes lane to the left on a road"
     more = PairDataset(bank, seed=0, lane_change_repeats=3)
     assert len(more) == len(pairs) + 4 and more.index.count((0, 3)) == 3 and more.index.count((0, 4)) == 1
+    onset = PairDataset(bank, seed=0, lane_change_repeats=3, onset_repeats=5)
+    assert onset.index.count((0, 3)) == 5  # frame 3 starts a lane change (frame 2 does not change lane)
     with pytest.raises(ValueError, match="lane_change_repeats"):
         PairDataset(bank, lane_change_repeats=0)
     with pytest.raises(ValueError, match="no episodes"):

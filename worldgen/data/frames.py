@@ -58,6 +58,8 @@ class FrameDataConfig:
     max_episodes: int = 0  # use only the first N episodes (0 = all); for smoke tests
     lane_change_repeats: int = 1  # pairs: each lane-change pair is listed this many times (1 = no oversampling);
     # lane changes are ~6% of highway pairs, too rare for text control to be learnt in a short run
+    onset_repeats: int = 1  # pairs: the first two frames of each lane change (where only the text tells the
+    # direction; later frames show the tilted ego car) are listed this many times
     exclude: list = field(default_factory=list)  # episode ids never used
 
 
@@ -165,12 +167,21 @@ class PairDataset(Dataset):
     """Stage 2: (anchor, previous, target) frames; target j >= 1, previous j-1, anchor uniform in 0..j-1 (the
     draw is seeded by ``(seed, i)``, so an item is the same every time it is read and runs resume exactly)."""
 
-    def __init__(self, bank: FrameBank, seed: int = 0, max_distance: int = 0, lane_change_repeats: int = 1):
-        if lane_change_repeats < 1:
-            raise ValueError(f"data.lane_change_repeats must be >= 1, got {lane_change_repeats}")
+    def __init__(self, bank: FrameBank, seed: int = 0, max_distance: int = 0, lane_change_repeats: int = 1,
+                 onset_repeats: int = 1):
+        if lane_change_repeats < 1 or onset_repeats < 1:
+            raise ValueError(f"data.lane_change_repeats and data.onset_repeats must be >= 1, got "
+                             f"{lane_change_repeats} and {onset_repeats}")
         self.bank, self.seed, self.max_distance = bank, int(seed), int(max_distance)
         self.index = [(e, j) for e, f in enumerate(bank.frames) for j in range(1, len(f))
-                      for _ in range(lane_change_repeats if "changes lane" in bank.captions[e][j] else 1)]
+                      for _ in range(self._repeats(bank.captions[e], j, lane_change_repeats, onset_repeats))]
+
+    @staticmethod
+    def _repeats(caps: list[str], j: int, lane: int, onset: int) -> int:
+        if "changes lane" not in caps[j]:
+            return 1
+        starts = "changes lane" not in caps[j - 1] or (j >= 2 and "changes lane" not in caps[j - 2])
+        return max(lane, onset) if starts else lane
 
     def __len__(self) -> int:
         return len(self.index)

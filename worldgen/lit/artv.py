@@ -43,6 +43,7 @@ class Config(ExperimentConfig):
     loss: ARTVLossConfig = field(default_factory=ARTVLossConfig)
     data: FrameDataConfig = field(default_factory=FrameDataConfig)
     init_from: str = ""  # stage 2: a stage-1 prior's training folder (config.yaml + model.safetensors); "" = scratch
+    init_weights: str = ""  # fine-tuning: start from this ART-V folder's weights (same model config); "" = off
     # ART-V fine-tunes SD at 1e-4 scale (tiny configs use more)
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, betas=[0.9, 0.99], warmup_steps=500))
     torch_threads: int = 0  # intra-op CPU threads (0 = torch's default); 1 is fastest for tiny models on busy CPUs
@@ -118,6 +119,16 @@ def build(cfg: Config):
         report = init_from_prior(module.model, prior.state_dict(), prior.cfg)
         log.info("initialised from the prior %s: %d tensors copied, new: %s", cfg.init_from, report["copied"],
                  report["added"])
+    if cfg.init_weights:
+        from worldgen.artv.generate import load_checkpoint
+
+        if cfg.init_from:
+            raise ValueError("give init_from (a stage-1 prior) or init_weights (an ART-V model to fine-tune), not both")
+        start, _ = load_checkpoint(cfg.init_weights)
+        if start.cfg != module.model.cfg:
+            raise ValueError(f"init_weights={cfg.init_weights}: its model config differs from model:")
+        module.model.load_state_dict(start.state_dict())
+        log.info("fine-tuning from the weights of %s", cfg.init_weights)
     return module, FrameDataModule(cfg.data, pairs=cfg.model.references)
 
 

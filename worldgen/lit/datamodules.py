@@ -73,8 +73,9 @@ class FrameDataModule(L.LightningDataModule):
 
     def _dataset(self, ids: list[str], seed: int):
         bank = FrameBank(self.cfg.root, ids, self.cfg.local_captions)
-        return PairDataset(bank, seed, lane_change_repeats=self.cfg.lane_change_repeats) if self.pairs \
-            else FrameDataset(bank)
+        c = self.cfg
+        return PairDataset(bank, seed, lane_change_repeats=c.lane_change_repeats, onset_repeats=c.onset_repeats) \
+            if self.pairs else FrameDataset(bank)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
