@@ -131,3 +131,19 @@ def test_export_from_lightning_checkpoint_matches_final_weights(trained, tmp_pat
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     model, cfg = load_checkpoint(run)
     assert cfg["task"] == "artv" and model.cfg.frame_size == [16, 32]
+
+
+def test_init_weights_starts_fine_tuning_from_a_trained_model(trained, tmp_path):
+    from worldgen.artv.generate import load_checkpoint
+    from worldgen.config import load
+    from worldgen.lit.artv import Config, build
+
+    common = [f"data.root={trained.parent / 'data'}", *TINY_OVERRIDES, 'init_from=""', f"out_dir={tmp_path}"]
+    module, _ = build(load(Config, "configs/artv/tiny.yaml", [f"init_weights={trained}", *common]))
+    ref, _ = load_checkpoint(trained)
+    assert all(torch.equal(a, b) for a, b in zip(module.model.state_dict().values(), ref.state_dict().values()))
+    with pytest.raises(ValueError, match="differs"):
+        build(load(Config, "configs/artv/tiny.yaml", [f"init_weights={trained}", *common, "model.use_anchor=false"]))
+    with pytest.raises(ValueError, match="not both"):
+        build(load(Config, "configs/artv/tiny.yaml", [f"init_weights={trained}", *common,
+                                                      f"init_from={trained.parent / 'prior'}"]))

@@ -101,7 +101,7 @@ def test_shipped_artv_keeps_vehicles_and_road_texture():
     """Quality floor of the shipped ART·V model (issue 15): from the first frame of each shipped context clip
     (held-out simulator episodes, 24 real frames), 32 generated frames keep vehicles (last 8 frames >= 0.5x the real
     clip's vehicle pixels on average over the clips, > 0.2x in each) and road texture (high-frequency energy 0.5-2x
-    of real: neither flat grey nor noise). The failure
+    of real: neither flat grey nor noise); from text alone, its frames have road texture and vehicles. The failure
     this guards against is the v1 model (1000 steps from scratch at 32x64), which lost ~3/4 of the vehicle pixels
     within 32 frames and drew grey frames with streaks from text alone."""
     import numpy as np
@@ -129,4 +129,10 @@ def test_shipped_artv_keeps_vehicles_and_road_texture():
     # no clip may lose (almost) all its vehicles
     assert np.mean(list(vr.values())) >= 0.5 and min(vr.values()) > 0.2, f"vehicle pixels, last 8 frames / real: {vr}"
     assert all(0.5 <= v <= 2.0 for v in hr.values()), f"HF energy / real: {hr}"
+    # text only (the demo's Text-to-video default): a driving scene, not grey with streaks
+    real_all = np.concatenate([np.load(c)["frames"] for c in clips])
+    text_only = pipe.run(["ego keeps its lane at a steady speed on a three-lane highway in light traffic"],
+                         opts=GenerateOptions(frames=4, steps=12, cfg_text=2.0, seed=0))
+    t_hf = hf_energy(text_only).mean() / hf_energy(real_all).mean()
+    assert 0.5 <= t_hf <= 2.0 and vehicle_fraction(text_only).mean() > 0.2 * vehicle_fraction(real_all).mean(), t_hf
 
