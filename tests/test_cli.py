@@ -39,7 +39,9 @@ def test_every_leaf_has_help_from_worldgen_commands(argv, capsys):
 
 
 def test_generate_group_is_the_registry():
-    assert cli.COMMANDS["generate"][1] == registry.GENERATE and set(registry.GENERATE) == {"drivingworld", "artv"}
+    group = dict(cli.COMMANDS["generate"][1])
+    assert group.pop("image")[1] == "worldgen.commands.generate:configure_image"  # the prior's leaf, not a family
+    assert group == registry.GENERATE and set(registry.GENERATE) == {"drivingworld", "artv"}
 
 
 def test_train_help_and_config_error_are_clean(tmp_path, capsys):

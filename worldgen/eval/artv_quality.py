@@ -41,6 +41,27 @@ LANE_M = 4.0  # highway-env lane width (m)
 
 
 @dataclass
+class Loaded:
+    """An ART·V folder ready to sample (what ``worldgen.pipelines.artv.ArtvPipeline`` holds, loaded here from the
+    family package so that evaluation stays below the pipelines layer)."""
+    model: torch.nn.Module
+    codec: torch.nn.Module
+    encoder: object
+    device: str = "cpu"
+
+
+def load_model(folder: str, device: str = "cpu") -> Loaded:
+    from worldgen.artv.generate import load_checkpoint
+    from worldgen.artv.model import build_codec
+    from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+
+    model, _ = load_checkpoint(folder, device)
+    c = model.cfg
+    enc = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
+    return Loaded(model, build_codec(c, folder, device), enc, device)
+
+
+@dataclass
 class ArtvQualityConfig:
     ckpt: list = field(default_factory=list)  # NAME=DIR or DIR, one per model
     data: str = "data/driving-v2-heldout"  # held-out episodes (not seen in training)
@@ -207,7 +228,6 @@ def evaluate_video(cfg: ArtvQualityConfig, progress: bool = True) -> dict:
     """Every model of ``cfg.ckpt`` on the same held-out episodes; see the module docstring."""
     from worldgen.artv.model import resize_frames
     from worldgen.data.frames import FrameBank
-    from worldgen.pipelines.artv import ArtvPipeline
 
     if cfg.frames < 2 or cfg.window < 2 or cfg.episodes < 1:
         raise ValueError(f"need frames >= 2, window >= 2, episodes >= 1; got {cfg.frames}, {cfg.window}, "
@@ -230,7 +250,7 @@ def evaluate_video(cfg: ArtvQualityConfig, progress: bool = True) -> dict:
     if det is not None:  # the persistence baseline on the same drift curve
         res["fvd_copy_first"] = fvd_windows(det, real[:, :, :1].expand_as(real), real, cfg.window)
     for name, path in models:
-        pipe = ArtvPipeline.load(path)
+        pipe = load_model(path)
         t0 = time.time()
         fake = resize_frames(rollout_video(pipe, real[:, :, 0], schedules, cfg.frames, opts, progress),
                              real.shape[-2:]).clamp(-1, 1)  # a model at a lower resolution is scored upsampled
@@ -333,15 +353,19 @@ def _sample_real(root: str, n: int, seed: int) -> tuple[np.ndarray, list[str], l
 def evaluate_prior(cfg: ArtvPriorEvalConfig, progress: bool = True) -> dict:
     """Stage-1 sample quality against held-out frames (see the module docstring)."""
     from worldgen.artv.generate import GenerateOptions, check_options
-    from worldgen.pipelines.artv import sample_prior_images, write_sheet
+    from worldgen.artv.generate import sample_images, to_uint8
+    from worldgen.eval.plots import write_sheet
 
     real, caps, scen = _sample_real(cfg.data, cfg.images, cfg.seed)
     train, _, _ = _sample_real(cfg.train_data, cfg.images, cfg.seed + 1)
     opts = check_options(GenerateOptions(frames=1, seed=cfg.seed, sampler=cfg.sampler, steps=cfg.steps,
                                          cfg_text=cfg.cfg_text))
     t0 = time.time()
-    fake = np.concatenate([sample_prior_images(cfg.ckpt, caps[i:i + 32], 1, opts, progress=False)
-                           for i in range(0, len(caps), 32)])
+    prior = load_model(cfg.ckpt)
+    if prior.model.cfg.references:
+        raise ValueError(f"{cfg.ckpt}: an ART-V frame generator, not a stage-1 prior (model.references: true)")
+    tokens, mask = prior.encoder(caps)
+    fake = to_uint8(sample_images(prior.model, tokens, mask, len(caps), opts, prior.codec, batch=32)[:, :, None])[:, 0]
     seconds = time.time() - t0
     mean_col = np.broadcast_to(real.reshape(len(real), -1, 3).mean(1).round().astype(np.uint8)[:, None, None],
                                real.shape).copy()

@@ -1,4 +1,5 @@
-"""Plots and files for FVD results: the JSON record and a PNG of the drift / prefix / block curve beside it."""
+"""Plots and files for results: FVD records (JSON + a PNG of the drift / prefix / block curve beside it) and contact
+sheets of frames."""
 from __future__ import annotations
 
 import os
@@ -34,6 +35,24 @@ def plot_curve(result: dict, path: str | os.PathLike) -> Path:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return path
+
+
+def write_sheet(out: str, frames: np.ndarray, per_row: int) -> None:
+    """A PNG grid of uint8 ``b h w c`` frames, ``per_row`` per row (1-px separators), and the frames as .npy."""
+    import numpy as np
+    from PIL import Image
+
+    b, h, w, c = frames.shape
+    rows = -(-b // per_row)
+    sheet = np.full((rows * (h + 1), per_row * (w + 1), c), 255, np.uint8)
+    for i, f in enumerate(frames):
+        r, k = divmod(i, per_row)
+        sheet[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = f
+    with atomic_path(out) as tmp:
+        Image.fromarray(sheet).save(tmp, format="PNG")
+    with atomic_path(Path(out).with_suffix(".npy")) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, frames)
 
 
 def write_result(result: dict, out: str | os.PathLike) -> Path:

@@ -116,6 +116,7 @@ def sample_prior_images(ckpt: str, prompts: Sequence[str], n: int, opts: Generat
     import torch
 
     from worldgen.artv.generate import sample_images
+    from worldgen.eval.plots import write_sheet
 
     pipe = ArtvPipeline.load(ckpt, device)
     if pipe.model.cfg.references:
@@ -134,23 +135,4 @@ def sample_prior_images(ckpt: str, prompts: Sequence[str], n: int, opts: Generat
     return frames
 
 
-def write_sheet(out: str, frames: np.ndarray, per_row: int) -> None:
-    """A PNG grid of uint8 ``b h w c`` frames, ``per_row`` per row (1-px separators), and the frames as .npy."""
-    from PIL import Image
-
-    from worldgen.io import atomic_path
-
-    b, h, w, c = frames.shape
-    rows = -(-b // per_row)
-    sheet = np.full((rows * (h + 1), per_row * (w + 1), c), 255, np.uint8)
-    for i, f in enumerate(frames):
-        r, k = divmod(i, per_row)
-        sheet[r * (h + 1):r * (h + 1) + h, k * (w + 1):k * (w + 1) + w] = f
-    with atomic_path(out) as tmp:
-        Image.fromarray(sheet).save(tmp, format="PNG")
-    with atomic_path(Path(out).with_suffix(".npy")) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, frames)
-
-
-__all__ = ["GenerateConfig", "ArtvPipeline", "generate", "sample_prior_images", "write_sheet"]
+__all__ = ["GenerateConfig", "ArtvPipeline", "generate", "sample_prior_images"]
