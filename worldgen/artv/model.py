@@ -246,7 +246,7 @@ class ARTVLossConfig:
     P_std: float = 1.2
     p_drop_text: float = 0.1  # text condition dropout (classifier-free guidance)
     p_drop_image: float = 0.1  # image condition (previous + anchor frames) dropout; also trains first frames
-    pairs_per_clip: int = 2  # (anchor, previous, target) triples drawn per clip
+    pairs_per_clip: int = 2  # triples drawn per clip by artv_loss (clips API); the artv task reads one triple per item
 
 
 def sample_triples(frames: torch.Tensor, k: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
