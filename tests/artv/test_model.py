@@ -3,8 +3,7 @@ EDM wrapper (the network sees only c_in x and c_noise) and loading pre-wrapper c
 import pytest
 import torch
 
-from worldgen.artv.model import (ARTV, ARTVConfig, ARTVLossConfig, ARTVNet, artv_loss, make_cond, resize_frames,
-                                 sample_triples)
+from worldgen.artv.model import ARTV, ARTVConfig, ARTVLossConfig, ARTVNet, artv_pair_loss, make_cond, resize_frames
 from worldgen.diffusion.edm import EDMPrecond, edm_coeffs
 from worldgen.nn.unet import UNetConfig
 
@@ -121,28 +120,25 @@ def test_dropped_text_uses_null_text():
     torch.testing.assert_close(model(x, s, {**no_text, **{k: cond[k] for k in ("prev", "prev_in", "anchor_in")}})[0], a)
 
 
-def test_sample_triples_pick_anchor_previous_target():
-    t = 6
-    frames = torch.arange(t).float().reshape(1, 1, t, 1, 1).expand(3, 2, t, 2, 2).clone()
-    anchor, prev, target, clip = sample_triples(frames, 4, torch.Generator().manual_seed(0))
-    assert anchor.shape == (12, 2, 2, 2) and clip.tolist() == [0] * 4 + [1] * 4 + [2] * 4
-    assert (anchor == 0).all() and (target - prev == 1).all() and (target >= 1).all()
-
-
 def test_loss_trains_on_a_fixed_batch():
     torch.manual_seed(0)
     model = ARTV(tiny_cfg())
     g = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 3, 4, H, W, generator=g) * 2 - 1
-    tokens, mask = torch.randn(2, 6, 16, generator=g), torch.ones(2, 6, dtype=torch.bool)
-    lc = ARTVLossConfig(pairs_per_clip=2)
+    tokens, mask = torch.randn(4, 6, 16, generator=g), torch.ones(4, 6, dtype=torch.bool)
+    lc = ARTVLossConfig()
+    pick = lambda idx: torch.cat([frames[:, :, i] for i in idx])  # noqa: E731  (anchor, previous, target) x 2 pairs
+    anchor, prev, target = pick([0, 0]), pick([0, 2]), pick([1, 3])
+
+    def step_loss(seed):
+        return artv_pair_loss(model, anchor, prev, target, tokens, mask, lc, torch.Generator().manual_seed(seed))
 
     def evaluate():
-        return artv_loss(model, frames, tokens, mask, lc, torch.Generator().manual_seed(5))[0].item()
+        return step_loss(5)[0].item()
     before = evaluate()
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     for i in range(30):
-        loss, logs = artv_loss(model, frames, tokens, mask, lc, torch.Generator().manual_seed(i))
+        loss, logs = step_loss(i)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -254,6 +254,33 @@ def load_checkpoint(ckpt: str | Path, device: str = "cpu") -> tuple[ARTV, dict]:
     return loaded.module, loaded.raw
 
 
+def load_for_sampling(ckpt: str | Path, device: str = "cpu") -> tuple[ARTV, FrameCodec, CachedTextEncoder, dict]:
+    """Everything a folder needs to sample: the model, its frame codec (identity, or the frozen autoencoder of a
+    latent-space model) and its cached text encoder; plus the raw config dict."""
+    from worldgen.artv.model import build_codec
+    from worldgen.artv.text import build_text_encoder
+
+    model, raw = load_checkpoint(ckpt, device)
+    c = model.cfg
+    encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
+    return model, build_codec(c, ckpt, device), encoder, raw
+
+
+def prior_images(model: ARTV, encoder: CachedTextEncoder, codec: Optional[FrameCodec], captions: Sequence[str],
+                 opts: GenerateOptions, progress: bool = False) -> np.ndarray:
+    """One image per caption from a stage-1 prior (uint8 ``b h w c``); all captions empty = unconditional."""
+    if model.cfg.references:
+        raise ValueError("this checkpoint is an ART-V frame generator (model.references: true), not a stage-1 "
+                         "prior - use `worldgen generate artv` for videos")
+    tokens = mask = None
+    if any(captions):
+        if not all(captions):
+            raise ValueError("mix of empty and non-empty prompts: give captions for every row or none")
+        tokens, mask = encoder(list(captions), device=next(model.parameters()).device)
+    imgs = sample_images(model, tokens, mask, len(captions), opts, codec, progress=progress)
+    return to_uint8(imgs[:, :, None])[:, 0]
+
+
 def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int, device) -> Callable:
     def text_at(i: int):
         p = schedule[i]
@@ -265,5 +292,5 @@ def text_schedule_fn(encoder: CachedTextEncoder, schedule: Sequence[str], b: int
 
 
 __all__ = ["GenerateOptions", "check_options", "prompt_schedule", "FrameSampler", "rollout", "sample_images",
-           "load_checkpoint", "text_schedule_fn",
+           "load_checkpoint", "load_for_sampling", "prior_images", "text_schedule_fn",
            "to_uint8", "from_uint8", "read_image"]

@@ -246,28 +246,6 @@ class ARTVLossConfig:
     P_std: float = 1.2
     p_drop_text: float = 0.1  # text condition dropout (classifier-free guidance)
     p_drop_image: float = 0.1  # image condition (previous + anchor frames) dropout; also trains first frames
-    pairs_per_clip: int = 2  # triples drawn per clip by artv_loss (clips API); the artv task reads one triple per item
-
-
-def sample_triples(frames: torch.Tensor, k: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """From clips (b c t h w) draw ``k`` triples each: anchor = frame 0, previous = frame j-1, target = frame j."""
-    b, t = frames.shape[0], frames.shape[2]
-    if t < 2:
-        raise ValueError(f"ART-V training needs clips of >= 2 frames, got {t}")
-    j = torch.randint(1, t, (b, k), generator=g).to(frames.device)
-    bi = torch.arange(b, device=frames.device)[:, None].expand(b, k)
-    pick = lambda idx: rearrange(frames[bi, :, idx], "b k c h w -> (b k) c h w")  # noqa: E731
-    return pick(torch.zeros_like(j)), pick(j - 1), pick(j), bi.reshape(-1)
-
-
-def artv_loss(model: ARTV, frames: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, cfg: ARTVLossConfig,
-              generator: Optional[torch.Generator] = None,
-              encode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> tuple[torch.Tensor, dict]:
-    """The loss on clips ``frames`` (b c t h w in [-1, 1]): draws ``pairs_per_clip`` (anchor = frame 0, previous,
-    target) triples per clip (``sample_triples``) and hands them to ``artv_pair_loss``."""
-    g = generator if generator is not None else torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
-    anchor, prev, x0, clip = sample_triples(frames, cfg.pairs_per_clip, g)
-    return artv_pair_loss(model, anchor, prev, x0, text[clip], text_mask[clip], cfg, g, encode)
 
 
 def artv_pair_loss(model: ARTV, anchor: Optional[torch.Tensor], prev: Optional[torch.Tensor], x0: torch.Tensor,
@@ -426,5 +404,5 @@ def build_codec(cfg: ARTVConfig, ckpt_dir: str | Path | None = None, device="cpu
 
 __all__ = [
     "ARTVConfig", "LatentConfig", "FrameCodec", "check_codec", "build_codec", "ARTV", "ARTVNet",
-    "ARTVLossConfig", "make_cond", "artv_loss", "artv_pair_loss", "init_from_prior", "sample_triples", "resize_frames", "count_params",
+    "ARTVLossConfig", "make_cond", "artv_pair_loss", "init_from_prior", "resize_frames", "count_params",
 ]

@@ -51,14 +51,10 @@ class Loaded:
 
 
 def load_model(folder: str, device: str = "cpu") -> Loaded:
-    from worldgen.artv.generate import load_checkpoint
-    from worldgen.artv.model import build_codec
-    from worldgen.artv.text import CachedTextEncoder, build_text_encoder
+    from worldgen.artv.generate import load_for_sampling
 
-    model, _ = load_checkpoint(folder, device)
-    c = model.cfg
-    enc = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
-    return Loaded(model, build_codec(c, folder, device), enc, device)
+    model, codec, encoder, _ = load_for_sampling(folder, device)
+    return Loaded(model, codec, encoder, device)
 
 
 @dataclass
@@ -353,7 +349,7 @@ def _sample_real(root: str, n: int, seed: int) -> tuple[np.ndarray, list[str], l
 def evaluate_prior(cfg: ArtvPriorEvalConfig, progress: bool = True) -> dict:
     """Stage-1 sample quality against held-out frames (see the module docstring)."""
     from worldgen.artv.generate import GenerateOptions, check_options
-    from worldgen.artv.generate import sample_images, to_uint8
+    from worldgen.artv.generate import prior_images
     from worldgen.eval.plots import write_sheet
 
     real, caps, scen = _sample_real(cfg.data, cfg.images, cfg.seed)
@@ -362,10 +358,7 @@ def evaluate_prior(cfg: ArtvPriorEvalConfig, progress: bool = True) -> dict:
                                          cfg_text=cfg.cfg_text))
     t0 = time.time()
     prior = load_model(cfg.ckpt)
-    if prior.model.cfg.references:
-        raise ValueError(f"{cfg.ckpt}: an ART-V frame generator, not a stage-1 prior (model.references: true)")
-    tokens, mask = prior.encoder(caps)
-    fake = to_uint8(sample_images(prior.model, tokens, mask, len(caps), opts, prior.codec, batch=32)[:, :, None])[:, 0]
+    fake = prior_images(prior.model, prior.encoder, prior.codec, caps, opts)
     seconds = time.time() - t0
     mean_col = np.broadcast_to(real.reshape(len(real), -1, 3).mean(1).round().astype(np.uint8)[:, None, None],
                                real.shape).copy()
@@ -410,7 +403,7 @@ def plot_quality(res: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from worldgen.io import atomic_path
+    from worldgen.eval.plots import save_figure
 
     models = res["models"]
     fig, axes = plt.subplots(1, 5, figsize=(21, 3.6), dpi=110)
@@ -444,8 +437,4 @@ def plot_quality(res: dict, path: Path) -> Path:
     axes[3].set(title="lateral motion from frames (+ left)", xlabel="frame", ylabel="m")
     for ax in axes:
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -30,11 +30,18 @@ def plot_curve(result: dict, path: str | os.PathLike) -> Path:
         title += f"\n{kind} detector: NOT comparable to published FVD"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """``fig`` as a PNG at ``path`` (tight layout, atomic write), then closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 def write_sheet(out: str, frames: np.ndarray, per_row: int) -> None:

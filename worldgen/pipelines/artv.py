@@ -21,8 +21,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from worldgen.artv.generate import GenerateOptions, check_options, from_uint8, load_checkpoint, prompt_schedule, \
-    read_image, rollout, text_schedule_fn, to_uint8
+from worldgen.artv.generate import GenerateOptions, check_options, from_uint8, load_for_sampling, prior_images, \
+    prompt_schedule, read_image, rollout, text_schedule_fn, to_uint8
 
 
 @dataclass
@@ -46,13 +46,7 @@ class ArtvPipeline:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> "ArtvPipeline":
-        from worldgen.artv.model import build_codec
-        from worldgen.artv.text import CachedTextEncoder, build_text_encoder
-
-        model, raw = load_checkpoint(folder, device)
-        c = model.cfg
-        codec = build_codec(c, folder, device)  # identity for pixel-space models, the frozen AE for latent ones
-        encoder = CachedTextEncoder(build_text_encoder(c.text_encoder, c.text_dim, device), c.max_text_tokens)
+        model, codec, encoder, raw = load_for_sampling(folder, device)
         return cls(model, codec, encoder, raw, str(folder))
 
     @property
@@ -113,23 +107,10 @@ def sample_prior_images(ckpt: str, prompts: Sequence[str], n: int, opts: Generat
                         progress: bool = True, out: Optional[str] = None) -> np.ndarray:
     """``n`` images per prompt from a stage-1 prior (uint8 ``b h w c``, prompt-major); with ``out`` also a PNG
     contact sheet (one row per prompt) and ``out`` with suffix ``.npy``."""
-    import torch
-
-    from worldgen.artv.generate import sample_images
     from worldgen.eval.plots import write_sheet
 
     pipe = ArtvPipeline.load(ckpt, device)
-    if pipe.model.cfg.references:
-        raise ValueError(f"{ckpt} is an ART-V frame generator (model.references: true); `worldgen generate image` "
-                         f"samples a stage-1 prior - use `worldgen generate artv` for videos")
-    caps = [p for p in prompts for _ in range(n)]
-    tokens = mask = None
-    if any(caps):
-        if not all(caps):
-            raise ValueError("mix of empty and non-empty prompts: give captions for every row or none")
-        tokens, mask = pipe.encoder(caps, device=pipe.device)
-    imgs = sample_images(pipe.model, tokens, mask, len(caps), opts, pipe.codec, progress=progress)
-    frames = to_uint8(imgs[:, :, None])[:, 0]
+    frames = prior_images(pipe.model, pipe.encoder, pipe.codec, [p for p in prompts for _ in range(n)], opts, progress)
     if out is not None:
         write_sheet(out, frames, n)
     return frames
