@@ -246,6 +246,8 @@ class ARTVLossConfig:
     P_std: float = 1.2
     p_drop_text: float = 0.1  # text condition dropout (classifier-free guidance)
     p_drop_image: float = 0.1  # image condition (previous + anchor frames) dropout; also trains first frames
+    pairs_per_clip: int = 2  # unused (the task reads one (anchor, previous, target) item at a time); kept so that
+    # configs saved before, including the shipped checkpoints', still load
 
 
 def artv_pair_loss(model: ARTV, anchor: Optional[torch.Tensor], prev: Optional[torch.Tensor], x0: torch.Tensor,
