@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, object]] = {
                     "worldgen.commands.data:configure_convert"),
         "inspect": ("summarise a driving dataset and write a contact sheet", "worldgen.commands.data:configure_inspect"),
         "offline-rl": ("collect a D4RL-style MuJoCo dataset", "worldgen.commands.data:configure_offline_rl"),
+        "rl-card": ("card (table, plot, JSON) of a folder of offline-RL datasets",
+                    "worldgen.commands.data:configure_rl_card"),
     }),
     "tokenize": ("encode driving episodes into VQ token shards", "worldgen.commands.tokenize:configure"),
     "train": ("train the model an experiment YAML names", "worldgen.commands.train:configure"),

@@ -1,8 +1,9 @@
-"""``worldgen data driving|convert|inspect|offline-rl``: make, convert and inspect datasets.
+"""``worldgen data driving|convert|inspect|offline-rl|rl-card``: make, convert and inspect datasets.
 
 driving: highway-env episodes (``worldgen.data.generate``); convert: a folder of video recordings + poses
 (``worldgen.data.convert``); inspect: a dataset summary and contact sheet (``worldgen.data.inspect``); offline-rl: a
-D4RL-style MuJoCo dataset from a SAC behaviour run (``worldgen.rl.collect``). Each prints one JSON summary.
+D4RL-style MuJoCo dataset from a SAC behaviour run (``worldgen.rl.collect``); rl-card: the card of a folder of such
+datasets (``worldgen.eval.datacard``). Each prints one JSON summary.
 """
 from __future__ import annotations
 
@@ -197,6 +198,20 @@ def configure_offline_rl(parser: argparse.ArgumentParser) -> Handler:
     return handler
 
 
+# ---------------------------------------------------------------------------------------------------- rl-card
+def configure_rl_card(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("folder", help="folder of D4RL-layout .hdf5 files of one environment "
+                                       "(e.g. the --out folder of tools/offline_rl_sets.sh)")
+
+    def handler(args: argparse.Namespace) -> int:
+        from worldgen.eval.datacard import make_card
+
+        card = make_card(args.folder)
+        print_json({**card, "wrote": [str(Path(args.folder) / n) for n in ("card.json", "CARD.md", "card.png")]})
+        return 0
+    return handler
+
+
 __all__ = ["parse_size", "parse_shard", "driving_main", "configure_driving", "ConvertConfig", "convert_main",
            "configure_convert", "InspectConfig", "inspect_main", "configure_inspect", "OfflineRLConfig",
-           "offline_rl_main", "configure_offline_rl"]
+           "offline_rl_main", "configure_offline_rl", "configure_rl_card"]
