@@ -37,3 +37,30 @@ def test_posedrop_nulls_dropped_frames_only():
     dropped = ~out["keep"]
     assert 0 < dropped.sum() < dropped.numel()
     assert (out["ego"][dropped] == torch.tensor([7, 8, 9])).all() and (out["ego"][~dropped] == 1).all()
+
+
+def test_clips_with_lateral_motion_can_be_listed_several_times(tmp_path):
+    from worldgen.io import save_weights
+
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=2, n_frames=8, grid=(2, 3))
+    path = root / "episodes" / "ep0001.safetensors"
+    ep = load_episode(path)
+    poses = ep["poses"].clone()
+    poses[:, 1] = 0.0
+    poses[5, 1] = 0.3  # one frame of a lane change
+    save_weights(path, {"codes": ep["codes"].int(), "poses": poses, "pose_mask": ep["pose_mask"].to(torch.uint8)})
+    p0 = load_episode(root / "episodes" / "ep0000.safetensors")["poses"]
+    save_weights(root / "episodes" / "ep0000.safetensors",
+                 {"codes": load_episode(root / "episodes" / "ep0000.safetensors")["codes"].int(),
+                  "poses": torch.cat([p0[:, :1], torch.zeros_like(p0[:, 1:2]), p0[:, 2:]], 1),
+                  "pose_mask": torch.ones(8, dtype=torch.uint8)})
+    encode = PoseTokenizer().encode
+    once = TokenClipDataset(root, episode_ids(root), 4, encode)
+    assert len(once) == 10 and once.lateral_clips == 3  # ep0001 clips starting at 2, 3, 4 have frame 5 as a target
+    thrice = TokenClipDataset(root, episode_ids(root), 4, encode, lateral_repeats=3, lateral_dy=0.05)
+    assert len(thrice) == 10 + 2 * 3 and thrice.lateral_clips == 3
+    starts = [s for e, s in thrice.index if e == 1]
+    assert sorted(starts) == [0, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert TokenClipDataset(root, episode_ids(root), 4, encode, lateral_dy=0.5).lateral_clips == 0
+    with pytest.raises(ValueError, match="lane_change_repeats"):
+        TokenClipDataset(root, episode_ids(root), 4, encode, lateral_repeats=0)

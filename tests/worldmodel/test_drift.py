@@ -77,3 +77,25 @@ def test_posedrop_zeroes_ego_losses(tiny_model):
     all_dropped["ego"] = torch.tensor(tiny_model.ego_vocab).expand_as(clip["ego"]).clone()
     _, logs = world_model_loss(tiny_model, all_dropped, cfg)
     assert logs["ce_yaw"] == 0 and logs["ce_x"] == 0
+
+
+def test_changed_weight_upweights_image_targets_that_differ_from_the_previous_frame(tiny_model):
+    from worldgen.worldmodel.drift import change_weights, per_token_ce
+
+    clip = random_clip(tiny_model, 2, 3)
+    clip["img"][:, 1, :5] = clip["img"][:, 0, :5]  # five codes of frame 1 repeat frame 0's
+    w = change_weights(clip["img"], 4.0)
+    assert w.shape == (2, 2, 3 + tiny_model.n_img)
+    assert (w[..., :3] == 1).all() and (w[:, 0, 3:8] == 1).all()  # ego tokens and unchanged codes keep weight 1
+    changed = clip["img"][:, 1:] != clip["img"][:, :-1]
+    assert (w[..., 3:][changed] == 4).all() and (w[..., 3:][~changed] == 1).all()
+    cfg = DriftConfig(masking=False, changed_weight=4.0)
+    loss, _ = world_model_loss(tiny_model, clip, cfg)
+    with torch.no_grad():
+        ego_logits, img_logits = tiny_model(clip["ego"], clip["img"], clip["keep"])
+        ce = per_token_ce(tiny_model, ego_logits, img_logits, clip["ego"][:, 1:], clip["img"][:, 1:])
+    assert torch.allclose(loss, (w * ce).sum() / w.sum(), atol=1e-6)
+    plain, _ = world_model_loss(tiny_model, clip, DriftConfig(masking=False))
+    assert torch.allclose(plain, ce.mean(), atol=1e-6) and not torch.allclose(loss, plain)
+    with pytest.raises(ValueError, match="changed_weight"):
+        change_weights(clip["img"], 0.0)

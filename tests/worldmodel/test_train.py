@@ -101,3 +101,21 @@ def test_train_generate_and_bench_end_to_end(tmp_path, capsys):
     assert r["tokens_identical"] is True and r["speedup"] > 0 and r["peak_rss_mb"] > 0
     t = bench_train(str(yaml), steps=1, batch=2)
     assert t["tokens_per_s"] > 0 and 0 < t["mfu"] and t["flops_per_step"] > 0
+
+
+def test_init_weights_fine_tunes_a_trained_model_and_refuses_another_architecture(tmp_path):
+    from worldgen.commands.train import load_experiment, main
+    from worldgen.lit.worldmodel import build
+    from worldgen.worldmodel.generate import load_model
+
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=3, n_frames=10, grid=(3, 4), codebook_size=32)
+    main(load_experiment(_tiny_yaml(tmp_path, root)), command="test")
+    trained, _ = load_model(tmp_path / "run")
+    cfg = load_experiment(_tiny_yaml(tmp_path, root), [f"init_weights={tmp_path / 'run'}", "data.lane_change_repeats=2",
+                                                       "drift.changed_weight=3"])
+    module, _ = build(cfg)
+    for k, v in trained.state_dict().items():
+        assert torch.equal(module.model.state_dict()[k], v), k
+    other = load_experiment(_tiny_yaml(tmp_path, root), [f"init_weights={tmp_path / 'run'}", "model.width=48"])
+    with pytest.raises(ValueError, match="model config differs"):
+        build(other)

@@ -33,6 +33,8 @@ class ShardDataConfig:
     batch_size: int = 8  # per device
     num_workers: int = 0  # DataLoader workers
     posedrop_prob: float = 0.0  # extra probability of dropping a frame's pose in training (posedrop augmentation)
+    lane_change_repeats: int = 1  # list training clips with lateral ego motion this many times (1 = off)
+    lane_change_dy: float = 0.05  # |dy| per frame (m) above which a target frame counts as lateral motion
 
 
 def read_meta(root: str | Path) -> dict:
@@ -78,12 +80,16 @@ class TokenClipDataset(Dataset):
     """Clips of ``clip_frames`` consecutive frames: ``{img (t, h*w), ego (t, 3), keep (t,)}`` (long, long, bool).
 
     ``encode_pose(poses, pose_mask)`` turns an episode's relative poses into its ego tokens, e.g.
-    ``PoseTokenizer().encode``.
+    ``PoseTokenizer().encode``. ``lateral_repeats`` lists the clips in which a target frame moves sideways by more
+    than ``lateral_dy`` metres (lane changes) that many times; ``lateral_clips`` counts them (once each).
     """
 
     def __init__(self, root: str | Path, ids: list[str], clip_frames: int, encode_pose: PoseEncoder,
-                 stride: int = 1, grid: Optional[tuple] = None):
+                 stride: int = 1, grid: Optional[tuple] = None, lateral_repeats: int = 1, lateral_dy: float = 0.05):
+        if lateral_repeats < 1:
+            raise ValueError(f"lane_change_repeats must be >= 1, got {lateral_repeats}")
         self.root, self.clip_frames = Path(root), clip_frames
+        self.lateral_clips = 0
         self.episodes, self.index = [], []
         for i, eid in enumerate(ids):
             ep = load_episode(self.root / "episodes" / f"{eid}.safetensors")
@@ -92,7 +98,11 @@ class TokenClipDataset(Dataset):
                                  f"does not match the model grid {tuple(grid)}")
             ego = encode_pose(ep["poses"], ep["pose_mask"])
             self.episodes.append({"img": ep["codes"].flatten(1), "ego": ego, "keep": ep["pose_mask"]})
-            self.index += [(i, s) for s in range(0, ep["codes"].shape[0] - clip_frames + 1, stride)]
+            lateral = (ep["poses"][:, 1].abs() > lateral_dy) & ep["pose_mask"].bool()
+            for s in range(0, ep["codes"].shape[0] - clip_frames + 1, stride):
+                moving = bool(lateral[s + 1:s + clip_frames].any())  # a target frame moves sideways
+                self.lateral_clips += moving
+                self.index += [(i, s)] * (lateral_repeats if moving else 1)
         if not self.index:
             raise ValueError(f"{self.root}: no episode among {ids} has {clip_frames} frames for one clip")
 

@@ -115,14 +115,15 @@ class TokenDataModule(L.LightningDataModule):
         ids = episode_ids(root)
         n_val = min(self.cfg.val_episodes, len(ids) - 1)
         train_ids, val_ids = ids[:len(ids) - n_val], ids[len(ids) - n_val:]
-        mk = lambda ids, stride: TokenClipDataset(root, ids, self.clip_frames, self.pose_tokenizer.encode, stride,
-                                                  self.grid)
-        self.train_set = mk(train_ids, self.cfg.stride)
-        self.val_set = mk(val_ids, self.clip_frames) if val_ids else None
+        mk = lambda ids, stride, rep: TokenClipDataset(root, ids, self.clip_frames, self.pose_tokenizer.encode, stride,
+                                                       self.grid, rep, self.cfg.lane_change_dy)
+        self.train_set = mk(train_ids, self.cfg.stride, self.cfg.lane_change_repeats)
+        self.val_set = mk(val_ids, self.clip_frames, 1) if val_ids else None  # validation: every clip once
         clip = self.pose_tokenizer.clip_fraction()
         if any(v > 0.01 for v in clip.values()):
             log.warning("pose tokenizer clipped more than 1%% of values: %s (widen model.pose ranges)", clip)
-        log.info("token clips: %d train, %d val; pose clip fractions %s", len(self.train_set),
+        log.info("token clips: %d train (%d with lateral motion, listed x%d), %d val; pose clip fractions %s",
+                 len(self.train_set), self.train_set.lateral_clips, self.cfg.lane_change_repeats,
                  len(self.val_set) if self.val_set else 0, clip)
 
     def train_dataloader(self) -> DataLoader:

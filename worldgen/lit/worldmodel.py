@@ -7,6 +7,7 @@ same loss weights. Posedrop augmentation (``data.posedrop_prob``) is applied to 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from worldgen.worldmodel.drift import DriftConfig, world_model_loss
 from worldgen.worldmodel.model import DrivingWorldGPT, GPTConfig
 from worldgen.worldmodel.rollout import SamplingConfig
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Config(ExperimentConfig):
@@ -33,6 +36,7 @@ class Config(ExperimentConfig):
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=1e-3))  # paper's values
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout defaults saved with the checkpoint
     tokenizer: str = ""  # tokenizer checkpoint whose codebook initialises the code embedding (model.code_embed: codebook)
+    init_weights: str = ""  # fine-tuning: start from this DrivingWorld folder's weights (same model config); "" = off
 
 
 class WorldModelModule(WarmupCosineStep, L.LightningModule):
@@ -84,6 +88,15 @@ def build(cfg: Config):
     module = WorldModelModule(cfg)
     if cfg.tokenizer:
         init_codebook(module.model, cfg.tokenizer, cfg.data.root)
+    if cfg.init_weights:  # after the codebook: the fine-tuned model's own code embedding wins
+        from worldgen.worldmodel.generate import load_model
+
+        start, _ = load_model(cfg.init_weights)
+        if start.cfg != module.model.cfg:
+            raise ValueError(f"init_weights={cfg.init_weights}: its model config differs from model: (fine-tuning "
+                             "keeps the architecture; copy the folder's model: section)")
+        module.model.load_state_dict(start.state_dict())
+        log.info("fine-tuning from the weights of %s", cfg.init_weights)
     dm = TokenDataModule(cfg.data, clip_frames(cfg), module.model.pose_tokenizer, cfg.model.codebook_size,
                          tuple(cfg.model.grid))
     return module, dm
