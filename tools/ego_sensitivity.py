@@ -10,7 +10,7 @@ import torch, numpy as np
 from pathlib import Path
 from worldgen.worldmodel.generate import load_model
 from worldgen.data.tokens import episode_ids, load_episode
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # one thread: small batch-1 forwards, and no spin-waiting on a shared machine
 import sys
 m, _ = load_model(sys.argv[1] if len(sys.argv) > 1 else "checkpoints/gpt-tiny"); m.eval()
 root = sys.argv[2] if len(sys.argv) > 2 else "data/tokens-v2-heldout"; W = m.cfg.context_frames
