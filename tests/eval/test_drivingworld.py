@@ -223,3 +223,30 @@ def test_bad_settings_fail_before_loading(pair, tmp_path):
     other = save_model(tmp_path / "gpt34", tiny_config(), DrivingWorldGPT(tiny_config()))
     with pytest.raises(ValueError, match="does not fit"):
         D.evaluate(_cfg(pair, tmp_path, ckpt=str(other)))
+
+
+def test_frame_stride_follows_the_token_folder_and_refuses_a_mismatch(pair, tmp_path):
+    """A GPT trained on ``worldgen tokenize --stride 2`` shards is scored on every 2nd held-out frame (fps halved);
+    the stride comes from the token folder, and a contradicting --frame-stride is refused before loading."""
+    from worldgen.tokenizer.export import tokenize_dataset
+
+    gpt, tok, data = pair
+    tokens = tmp_path / "tok2"
+    tokenize_dataset(tok, data, tokens, stride=2)
+    assert D.heldout_stride(str(tokens)) == 2 and D.heldout_stride(None) == 1 and D.heldout_stride(None, 3) == 3
+    with pytest.raises(ValueError, match="made with stride 2"):
+        D.heldout_stride(str(tokens), 3)
+    with pytest.raises(ValueError, match="--frame-stride"):
+        D.heldout_stride(None, -1)
+    _, t = D.load_pair(str(gpt), str(tok))
+    full = D.load_heldout(str(data), t, None, progress=False)
+    half = D.load_heldout(str(data), t, str(tokens), progress=False, stride=2)
+    assert len(half[0].frames) == 12 and half[0].fps == full[0].fps / 2
+    assert np.array_equal(half[0].frames, full[0].frames[::2]) and np.array_equal(half[0].world, full[0].world[::2])
+    from worldgen.data.episodes import relative_poses
+
+    assert torch.allclose(half[0].rel[2], torch.from_numpy(relative_poses(full[0].world[[2, 4]]))[1])
+    res = D.evaluate(_cfg(pair, tmp_path, tokens=str(tokens), frames=8, window=4, control_frames=6))
+    assert res["frame_stride"] == 2 and res["fps"] == full[0].fps / 2
+    with pytest.raises(ValueError, match="made with stride 2"):
+        D.evaluate(_cfg(pair, tmp_path, tokens=str(tokens), frame_stride=1))

@@ -414,6 +414,9 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
     a("--control-contexts", type=int, default=d.control_contexts,
       help="straight-road contexts for lane_change_left/right/straight (0 = skip)")
     a("--control-frames", type=int, default=d.control_frames, help="frames per controllability run")
+    a("--frame-stride", type=int, default=d.frame_stride,
+      help="keep every k-th held-out frame, for a GPT trained on `worldgen tokenize --stride k` shards "
+           "(0 = the --tokens folder's stride, else 1)")
     a("--detector", default=d.detector, help="FVD detector: sim:PATH (default the shipped one), i3d:PATH, random, "
                                              "or none")
     a("--seed", type=int, default=d.seed)

@@ -33,6 +33,10 @@ d. **FVD drift curve**: Fréchet distance per window between the sim detector's 
 The camera of the simulator frames is top-down, world-aligned and centred on the ego car, so when the ego moves left
 (+y) on a road along +x, the road (its lane markings) moves down the image by ``dy * width / view_m`` px.
 
+Frame stride: a GPT trained on ``worldgen tokenize --stride k`` shards steps k source frames at a time; the
+evaluation then keeps every k-th held-out frame (fps / k, poses between kept frames), taking k from the ``--tokens``
+folder (or ``--frame-stride``), so baselines, rollouts and the commanded plans run on the model's own time step.
+
 Only the world model's public API is used: ``model(ego, img, keep)`` (teacher-forced logits),
 ``rollout.rollout``, ``rollout.scripted_poses``, the pose tokenizer and the loaders; so any architecture with that
 API is evaluated the same way.
@@ -74,6 +78,8 @@ class DrivingEvalConfig:
     tf_stride: int = 4  # score every k-th frame in teacher forcing
     control_contexts: int = 2  # straight-road contexts for the controllability runs (x 3 manoeuvres)
     control_frames: int = 50  # frames per controllability run (the lane change ends at 4 s = 40 frames at 10 fps)
+    frame_stride: int = 0  # keep every k-th held-out frame (a GPT trained on `worldgen tokenize --stride k` shards);
+    # 0 = the --tokens folder's stride (its meta.json), or 1 without --tokens
     detector: str = "sim:checkpoints/fvd-sim-tiny"  # FVD detector spec; "none" skips FVD
     seed: int = 0
     batch: int = 16  # frames per batched teacher-forced / decode call
@@ -113,8 +119,24 @@ def scenario_name(meta: dict) -> str:
     return env or "unknown"
 
 
-def load_heldout(data: str, tok, tokens: Optional[str], progress: bool = True) -> list[HeldOut]:
-    """Every episode of ``data`` with poses and ``view_m``: pixels, sidecar poses, codes (shard or encoded)."""
+def heldout_stride(tokens: Optional[str], stride: int = 0) -> int:
+    """The frame stride of the evaluation: ``stride`` when given (>= 1), else the ``--tokens`` folder's (its
+    meta.json ``stride``, written by ``worldgen tokenize --stride``), else 1. A given stride that contradicts the
+    token folder's is an error: the codes would not line up with the frames."""
+    from worldgen.data.tokens import read_meta
+
+    have = int(read_meta(tokens).get("stride", 1)) if tokens else None
+    if stride < 0:
+        raise ValueError(f"--frame-stride: expected a whole number >= 0 (0 = the token folder's), got {stride}")
+    if stride and have is not None and stride != have:
+        raise ValueError(f"--frame-stride {stride} but --tokens {tokens} was made with stride {have}")
+    return stride or have or 1
+
+
+def load_heldout(data: str, tok, tokens: Optional[str], progress: bool = True, stride: int = 1) -> list[HeldOut]:
+    """Every episode of ``data`` with poses and ``view_m``: pixels, sidecar poses, codes (shard or encoded); with
+    ``stride`` k every k-th frame (fps / k, poses relative to the previous kept frame), as ``worldgen tokenize
+    --stride k`` keeps them."""
     from worldgen.data.episodes import relative_poses
     from worldgen.data.tokens import load_episode
     from worldgen.data.video import read_video, to_float
@@ -128,8 +150,8 @@ def load_heldout(data: str, tok, tokens: Optional[str], progress: bool = True) -
         meta = json.loads((d / "meta.json").read_text())
         if not meta.get("poses") or not meta.get("view_m"):
             continue
-        frames = read_video(d / "video.mp4")
-        world = np.asarray(meta["poses"], dtype=np.float64)
+        frames = read_video(d / "video.mp4")[::stride]
+        world = np.asarray(meta["poses"], dtype=np.float64)[::stride]
         if tokens:
             shard = Path(tokens) / "episodes" / f"{d.name}.safetensors"
             if not shard.is_file():
@@ -142,7 +164,7 @@ def load_heldout(data: str, tok, tokens: Optional[str], progress: bool = True) -
             raise ValueError(f"{d.name}: {codes.shape[0]} code frames but {len(frames)} video frames")
         out.append(HeldOut(d.name, scenario_name(meta), frames, codes.long(), torch.from_numpy(relative_poses(world)),
                            torch.ones(len(frames), dtype=torch.bool), world, float(meta["view_m"]),
-                           float(meta.get("fps", 10.0))))
+                           float(meta.get("fps", 10.0)) / stride))
     if not out:
         raise ValueError(f"--data {data}: no episode with poses and view_m")
     return out
@@ -603,14 +625,16 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
         from worldgen.eval.detectors import load_detector
 
         det = load_detector(cfg.detector)
+    stride = heldout_stride(cfg.tokens, cfg.frame_stride)
     model, tok = load_pair(cfg.ckpt, cfg.tokenizer)
-    eps = load_heldout(cfg.data, tok, cfg.tokens, cfg.progress)
+    eps = load_heldout(cfg.data, tok, cfg.tokens, cfg.progress, stride)
     w = int(model.cfg.context_frames)
     if min(len(e.frames) for e in eps) < w + 1:
         raise ValueError(f"--data {cfg.data}: episodes need more than context_frames = {w} frames")
     timing = {"load_s": time.time() - t0}
     res = {"ckpt": cfg.ckpt, "tokenizer": cfg.tokenizer, "data": cfg.data, "tokens": cfg.tokens or "encoded here",
-           "command": cfg.command, "config": asdict(cfg), "context_frames": w, "heldout_episodes": len(eps)}
+           "command": cfg.command, "config": asdict(cfg), "context_frames": w, "heldout_episodes": len(eps),
+           "frame_stride": stride, "fps": eps[0].fps}
 
     t = time.time()
     tf_eps = eps[:cfg.tf_episodes] if cfg.tf_episodes else eps
@@ -635,6 +659,9 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
     t = time.time()
     if det is not None:
         res["fvd"] = fvd_windows(det, eps, frames, cfg.window, cfg.seed, tok)
+        if stride > 1:
+            res["fvd"]["note"] = (f"frame stride {stride}: real and generated clips are both strided, but the sim "
+                                  "detector was trained on 10 fps clips")
     timing["fvd_s"] = time.time() - t
 
     t = time.time()
