@@ -90,10 +90,11 @@ def change_weights(img: torch.Tensor, weight: float) -> torch.Tensor:
     """Per-target-token factors ``(b, m, 3 + n_img)``: ``weight`` on image targets whose code differs from the
     previous frame's code at the same position, 1 elsewhere (ego tokens, unchanged codes).
 
-    Why: most image targets equal the previous frame's (copy-last is right for ~1/3-2/3 of them on the simulator
-    data), so a plain mean spends most of its gradient on copying; the changed codes are where ego motion and the
-    other vehicles show (issue 14: a lane change moves the road < 1 px per frame, and the image stack learned to
-    ignore the lateral command). ``weight`` must be positive."""
+    Why: most image targets equal the previous frame's (copy-last is right for about a third of them on the
+    simulator data), so a plain mean spends much of its gradient on copying; the changed codes are where motion
+    shows. Tried against issue 14's lateral-control miss (weight 3, 1500 fine-tuning steps): no effect on control,
+    because under a lane change the road moves < 1 px per frame and the codes that change are the other vehicles'
+    (docs/results/worldmodel.md). ``weight`` must be positive."""
     if not weight > 0:
         raise ValueError(f"drift.changed_weight must be > 0, got {weight}")
     changed = img[:, 1:] != img[:, :-1]
