@@ -34,3 +34,17 @@ def test_main_reports_a_pause_and_needs_a_behaviour_dir(tmp_path):
     assert out["paused"] and not (tmp_path / "m.hdf5").exists()
     with pytest.raises(ValueError, match="--stop-after needs --behaviour-dir"):
         main(CHEAP_ENV, "medium", tmp_path / "m.hdf5", steps=50, behaviour=BehaviourConfig(**CFG, stop_after=150))
+
+
+def test_a_finished_behaviour_run_is_reused_only_for_the_same_length(tmp_path):
+    """The five kinds come from one cached run; asking for a different --train-steps is refused, never answered
+    with the cached (shorter or longer) run."""
+    beh = tmp_path / "beh"
+    main(CHEAP_ENV, "random", tmp_path / "r.hdf5", steps=50, behaviour=BehaviourConfig(**CFG), behaviour_dir=beh)
+    out = main(CHEAP_ENV, "medium", tmp_path / "m.hdf5", steps=50, behaviour=BehaviourConfig(**CFG),
+               behaviour_dir=beh)
+    assert out["transitions"] == 50
+    with pytest.raises(ValueError, match="has 300 SAC steps, not the --train-steps 600"):
+        main(CHEAP_ENV, "expert", tmp_path / "e.hdf5", steps=50,
+             behaviour=BehaviourConfig(**{**CFG, "train_steps": 600}), behaviour_dir=beh)
+    assert not (tmp_path / "e.hdf5").exists()

@@ -230,6 +230,10 @@ def get_behaviour(env_id: str, cfg: BehaviourConfig, seed: int, cache: Optional[
         run = load_behaviour(cache)
         if run.env_id != env_id:
             raise ValueError(f"{cache}: behaviour run is for {run.env_id}, not {env_id}")
+        if run.train_steps != cfg.train_steps:  # never hand out a shorter (or longer) run than asked for, silently
+            raise ValueError(f"{cache}: the finished behaviour run has {run.train_steps} SAC steps, not the "
+                             f"--train-steps {cfg.train_steps} asked for; pass --train-steps {run.train_steps} to "
+                             f"reuse it, or another --behaviour-dir for a new run (a finished run is not extended)")
         return run
     run = train_behaviour(env_id, cfg, seed, state_dir=cache)
     if run is None:
