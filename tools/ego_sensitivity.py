@@ -3,7 +3,7 @@
     python tools/ego_sensitivity.py [CKPT] [TOKENS]   # defaults: checkpoints/gpt-tiny data/tokens-v2-heldout
 
 Teacher-forced on held-out W+1-frame clips (every 8th start): the target frame's lateral ego token is forced to its
-lowest bin (-0.8 m/frame, right) and to its highest (+0.8 m/frame, left); prints the fraction of argmax image tokens
+lowest bin (the model's y_range_m low end, right) and to its highest (left); prints the fraction of argmax image tokens
 that differ and the mean KL between the two predictions. A model that follows commands must change them.
 """
 import torch, numpy as np
@@ -28,4 +28,5 @@ for eid in episode_ids(root):
         pb, pc = b[:, -1].argmax(-1), c[:, -1].argmax(-1)
         changed += int((pb != pc).sum()); total += pb.numel()
         kl_sum += float(torch.nn.functional.kl_div(b[:, -1].log_softmax(-1), c[:, -1].log_softmax(-1), log_target=True, reduction="sum")); n += pb.numel()
-print(f"frames {total // m.n_img}: argmax image tokens that differ between dy=-0.8 and dy=+0.8 m forced: {changed / total:.4f}; mean KL per token {kl_sum / n:.4f} nats")
+lo_m, hi_m = m.cfg.pose.y_range_m
+print(f"frames {total // m.n_img}: argmax image tokens that differ between dy={lo_m:+.2f} and dy={hi_m:+.2f} m (per step) forced: {changed / total:.4f}; mean KL per token {kl_sum / n:.4f} nats")
