@@ -620,12 +620,12 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
     check_config(cfg)
     torch.set_num_threads(max(1, cfg.threads))
     t0 = time.time()
+    stride = heldout_stride(cfg.tokens, cfg.frame_stride)  # a contradicting --frame-stride fails before any loading
     det = None
     if cfg.detector != "none":
         from worldgen.eval.detectors import load_detector
 
         det = load_detector(cfg.detector)
-    stride = heldout_stride(cfg.tokens, cfg.frame_stride)
     model, tok = load_pair(cfg.ckpt, cfg.tokenizer)
     eps = load_heldout(cfg.data, tok, cfg.tokens, cfg.progress, stride)
     w = int(model.cfg.context_frames)
