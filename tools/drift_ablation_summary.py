@@ -63,6 +63,10 @@ def summarise_fvd(runs: dict) -> dict:
         for key in ("fvd", "code_js", "vehicle_ratio"):
             per_seed = np.array([seeds[s][key] for s in sorted(seeds)])
             row[key] = {"mean": per_seed.mean(0).tolist(), "std": per_seed.std(0).tolist()}
+        rise = np.array([seeds[s]["fvd"][-1] - seeds[s]["fvd"][0] for s in sorted(seeds)])
+        row["fvd_rise"] = {"mean": float(rise.mean()), "std": float(rise.std())}  # last window - first, per seed
+        later = np.array([np.mean(seeds[s]["fvd"][1:]) for s in sorted(seeds)])  # all windows after the first
+        row["fvd_after_first"] = {"mean": float(later.mean()), "std": float(later.std())}
         out[variant] = row
     base = runs.get("none", {})
     for variant, seeds in runs.items():
@@ -78,8 +82,8 @@ def summarise_fvd(runs: dict) -> dict:
 
 
 def table_fvd(summary: dict) -> str:
-    lines = ["| variant | seeds | FVD first window | FVD last window | last / none (ratio of means; per-seed mean ± std)"
-             " | vehicle ratio last window |", "|---|---|---|---|---|---|"]
+    lines = ["| variant | seeds | FVD first window | FVD last window | rise (last - first) | mean after the first | last / none (ratio of "
+             "means; per-seed mean ± std) | vehicle ratio last window |", "|---|---|---|---|---|---|---|---|"]
     for v in VARIANTS:
         if v not in summary:
             continue
@@ -88,7 +92,9 @@ def table_fvd(summary: dict) -> str:
         r = s.get("last_fvd_vs_none")
         rel = f"{r['ratio_of_means']:.2f} ({r['ratio_mean']:.2f} ± {r['ratio_std']:.2f})" if r else "—"
         lines.append(f"| {v} | {len(s['seeds'])} | {f['mean'][0]:.1f} ± {f['std'][0]:.1f} | {f['mean'][-1]:.1f} ± "
-                     f"{f['std'][-1]:.1f} | {rel} | {vr['mean'][-1]:.2f} ± {vr['std'][-1]:.2f} |")
+                     f"{f['std'][-1]:.1f} | {s['fvd_rise']['mean']:.1f} ± {s['fvd_rise']['std']:.1f} | "
+                     f"{s['fvd_after_first']['mean']:.1f} ± {s['fvd_after_first']['std']:.1f} | {rel} | "
+                     f"{vr['mean'][-1]:.2f} ± {vr['std'][-1]:.2f} |")
     return "\n".join(lines)
 
 
@@ -110,9 +116,10 @@ def plot_fvd(summary: dict, path: Path) -> None:
             ax.fill_between(x, m - sd, m + sd, alpha=0.15)
         if key == "fvd":
             ax.axhline(next(iter(summary.values()))["real_floor"], color="grey", ls="--", label="real clips, same N")
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("window start (generated frame)")
         ax.set_title(label, fontsize=9)
-    axes[0].legend(fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
     fig.suptitle("Anti-drift ablation: 400-frame rollouts, the model's own ego motion (mean ± std over seeds)",
                  fontsize=10)
     fig.tight_layout()

@@ -45,6 +45,8 @@ def test_fvd_summary_ratios_against_none_are_seed_paired(summ, tmp_path, capsys)
     assert r["ratio_std"] == pytest.approx(0.05)
     assert s["none"]["last_fvd_vs_none"]["ratio_of_means"] == pytest.approx(1.0)
     assert s["none"]["real_floor"] == 15.0
+    assert s["none"]["fvd_rise"] == {"mean": 105.0, "std": 55.0}  # seed 0: +50, seed 1: +160
+    assert s["none"]["fvd_after_first"] == {"mean": 150.0, "std": 50.0}
     assert out.stat().st_size > 1000
     table = capsys.readouterr().out
     assert "| masking | 3 |" in table and "0.53 (0.55 ± 0.05)" in table
