@@ -207,6 +207,31 @@ def test_evaluation_with_a_sim_detector_and_forced_ego(pair, tmp_path):
     assert "runs" not in res["controllability"] and "estimator_validation" in res["controllability"]
 
 
+def test_ego_guided_evaluation_records_the_scale_and_warns_without_posedrop(pair, tmp_path, caplog):
+    """--ego-guidance reaches the rollouts (guided control runs differ from unguided ones) and the record says
+    that this GPT (a bare model config: no posedrop in training) never trained its ego-less branch."""
+    kw = dict(frames=8, window=8, control_frames=12, out=None, tf_episodes=1)
+    plain = D.evaluate(_cfg(pair, tmp_path, **kw))
+    with caplog.at_level("WARNING"):
+        guided = D.evaluate(_cfg(pair, tmp_path, ego_guidance=4.0, **kw))
+    assert plain["ego_guidance"] == {"scale": 1.0}
+    assert guided["ego_guidance"]["scale"] == 4.0 and "posedrop" in guided["ego_guidance"]["warning"]
+    assert "never trained" in caplog.text
+    got = lambda r: [x["recovered_m"] for x in r["controllability"]["runs"]] + \
+        [w["code_js_bits"] for w in r["rollout"]["windows"]]
+    assert got(plain) != got(guided)
+    assert guided["teacher_forced"] == plain["teacher_forced"]  # teacher forcing has no sampling
+
+
+def test_guidance_note_reads_the_training_config():
+    from worldgen.worldmodel.generate import guidance_note
+
+    assert guidance_note({"data": {"posedrop_prob": 0.0}}, 1.0) is None
+    assert guidance_note({"data": {"posedrop_prob": 0.2}}, 3.0) is None
+    assert "never trained" in guidance_note({"data": {"posedrop_prob": 0.0}}, 3.0)
+    assert "never trained" in guidance_note({}, 0.0)
+
+
 def test_bad_settings_fail_before_loading(pair, tmp_path):
     with pytest.raises(ValueError, match="--window 64 is longer than --frames 32"):
         D.evaluate(_cfg(pair, tmp_path, window=64))
@@ -216,6 +241,8 @@ def test_bad_settings_fail_before_loading(pair, tmp_path):
         D.evaluate(_cfg(pair, tmp_path, data=str(tmp_path)))
     with pytest.raises(ValueError, match="--frames: expected a whole number >= 1, got 0"):
         D.evaluate(_cfg(pair, tmp_path, frames=0))
+    with pytest.raises(ValueError, match="--ego-guidance"):
+        D.evaluate(_cfg(pair, tmp_path, ego_guidance=float("nan")))
     from tests.worldmodel.conftest import tiny_config
     from worldgen.worldmodel.model import DrivingWorldGPT
 

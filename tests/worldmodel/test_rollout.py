@@ -176,3 +176,55 @@ def test_bf16_model_decodes_identically():
     m = DrivingWorldGPT(tiny_config()).eval().to(torch.bfloat16)
     ctx = random_clip(m, 1, 2, seed=3)
     assert same_tokens(rollout(m, ctx, 3, seed=4), rollout(m, ctx, 3, seed=4, cached=False))
+
+
+# ---- ego guidance (classifier-free guidance of the image tokens by the frame's own ego tokens) ---------------------
+def _teacher_forced_image_logits(model, ctx, frame, ego, keep_last: bool):
+    """Image logits of the frame after ``ctx`` given that frame's tokens, its ego tokens ``ego`` and keep flag."""
+    img = torch.cat([ctx["img"], frame["img"]], 1)
+    egos = torch.cat([ctx["ego"], ego], 1)
+    keep = torch.cat([ctx["keep"], torch.full((ctx["keep"].shape[0], 1), keep_last)], 1)
+    with torch.no_grad():
+        return model(egos, img, keep)[1][:, -1].float()  # (b, hw, K)
+
+
+@pytest.mark.parametrize("scale", [0.0, 2.5])
+def test_ego_guidance_combines_the_posedrop_and_conditional_predictions(tiny_model, scale):
+    """Greedy guided decoding = argmax of l_none + s (l_ego - l_none), both teacher-forced on the generated frame:
+    l_ego with the forced ego tokens, l_none as training sees a pose-less frame (null ids, keep False)."""
+    m = tiny_model
+    ctx = random_clip(m, 2, 2, seed=5)  # 2 context frames + 1 generated = the window of 3: one forward pass covers it
+    forced = torch.tensor([[[3, 4, 1]], [[5, 2, 3]]])
+    out = rollout(m, ctx, 1, SamplingConfig(temperature=0, ego_guidance=scale), forced_ego=forced)
+    frame = {"img": out["img"]}
+    cond = _teacher_forced_image_logits(m, ctx, frame, forced, True)
+    none = _teacher_forced_image_logits(m, ctx, frame, torch.tensor(m.ego_vocab).expand(2, 1, 3), False)
+    assert torch.equal(out["img"][:, 0], (none + scale * (cond - none)).argmax(-1))
+    plain = rollout(m, ctx, 1, SamplingConfig(temperature=0), forced_ego=forced)  # unguided: the conditional argmax
+    assert torch.equal(plain["img"][:, 0], _teacher_forced_image_logits(m, ctx, plain, forced, True).argmax(-1))
+    assert not torch.equal(plain["img"], out["img"])
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_ego_guided_cached_rollout_equals_the_reference(tiny_model, forced):
+    ctx = random_clip(tiny_model, 2, 2, seed=6)
+    ctx["keep"][1, 0] = False
+    ctx["ego"][1, 0] = torch.tensor(tiny_model.ego_vocab)
+    plan = torch.randint(0, 4, (2, 5, 3), generator=torch.Generator().manual_seed(1)) if forced else None
+    sampling = SamplingConfig(top_k=5, ego_guidance=3.0)
+    a = rollout(tiny_model, ctx, 5, sampling, seed=4, forced_ego=plan)
+    assert same_tokens(a, rollout(tiny_model, ctx, 5, sampling, seed=4, forced_ego=plan, cached=False))
+    one = rollout(tiny_model, {k: v[1:] for k, v in ctx.items()}, 5, sampling, seed=5,
+                  forced_ego=None if plan is None else plan[1:])
+    assert torch.equal(one["img"][0], a["img"][1])  # batched = alone, as without guidance
+    b = rollout(tiny_model, ctx, 5, SamplingConfig(top_k=5), seed=4, forced_ego=plan)
+    assert not torch.equal(a["img"], b["img"])  # the guidance changes the samples
+
+
+def test_ego_guidance_settings_are_checked(tiny_model):
+    ctx = random_clip(tiny_model, 1, 2)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="ego_guidance"):
+            rollout(tiny_model, ctx, 1, SamplingConfig(ego_guidance=bad))
+    with pytest.raises(ValueError, match="without compile"):
+        rollout(tiny_model, ctx, 1, SamplingConfig(ego_guidance=2.0), compile=True)

@@ -419,6 +419,9 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
            "(0 = the --tokens folder's stride, else 1)")
     a("--detector", default=d.detector, help="FVD detector: sim:PATH (default the shipped one), i3d:PATH, random, "
                                              "or none")
+    a("--ego-guidance", type=float, default=d.ego_guidance,
+      help="classifier-free guidance of the image by the ego tokens in every rollout (1 = off; needs a GPT trained "
+           "with data.posedrop_prob > 0)")
     a("--seed", type=int, default=d.seed)
     a("--batch", type=int, default=d.batch, help="frames per teacher-forced / decode batch")
     a("--out", default=None, help="also write the JSON here, and a PNG of the window curves beside it")

@@ -3,7 +3,7 @@
 
     worldgen generate drivingworld --ckpt runs/gpt-tiny --frames 400 --out out/roll.mp4 \
         [--controls FILE | --manoeuvre lane_change_left | (sampled ego)] [--context-from EPISODE] \
-        [--tokenizer runs/tokenizer-tiny] [--top-k 30 --top-p 1.0 --temperature 1.0] [--seed 0] [--save-frames]
+        [--tokenizer runs/tokenizer-tiny] [--top-k 30 --top-p 1.0 --temperature 1.0] [--ego-guidance 1] [--seed 0] [--save-frames]
     worldgen generate artv --ckpt DIR --prompt "..." [--prompt "..." --switch-at 60 ...] [--image FIRST.png] \
         --frames N --out OUT.mp4
 
@@ -48,6 +48,9 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=30)
     parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--ego-guidance", type=float, default=1.0,
+                        help="classifier-free guidance of the image by the ego tokens (1 = off; needs a GPT "
+                             "trained with data.posedrop_prob > 0)")
     parser.add_argument("--save-frames", action="store_true",
                         help="also write the decoded frames losslessly as OUT.frames.npy (uint8 t h w c)")
 
@@ -55,7 +58,8 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
         from worldgen.pipelines.drivingworld import GenerateConfig
         from worldgen.worldmodel.rollout import SamplingConfig
 
-        sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+        sampling = SamplingConfig(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                                  ego_guidance=args.ego_guidance)
         print_json(drivingworld_main(from_args(GenerateConfig, args, sampling=sampling)))
         return 0
     return handler

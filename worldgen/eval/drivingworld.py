@@ -44,6 +44,7 @@ API is evaluated the same way.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -56,6 +57,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from worldgen.worldmodel.drift_eval import js_bits  # one JS divergence for both drift measures
+from worldgen.worldmodel.generate import guidance_note
+from worldgen.worldmodel.rollout import SamplingConfig
+
+log = logging.getLogger(__name__)
 
 LANE_WIDTH_M = 4.0  # highway-env lane width; scripted lane changes move this far
 MANOEUVRES = ("lane_change_left", "lane_change_right", "straight")
@@ -81,6 +86,8 @@ class DrivingEvalConfig:
     frame_stride: int = 0  # keep every k-th held-out frame (a GPT trained on `worldgen tokenize --stride k` shards);
     # 0 = the --tokens folder's stride (its meta.json), or 1 without --tokens
     detector: str = "sim:checkpoints/fvd-sim-tiny"  # FVD detector spec; "none" skips FVD
+    ego_guidance: float = 1.0  # classifier-free guidance of the image tokens by the ego tokens in every rollout
+    # (1 = off; the GPT must have been trained with data.posedrop_prob > 0)
     seed: int = 0
     batch: int = 16  # frames per batched teacher-forced / decode call
     out: Optional[str] = None  # also write the JSON here (and a PNG of the window curves beside it)
@@ -449,13 +456,13 @@ def plan(name: str, n: int, fps: float, speed: float) -> np.ndarray:
 
 
 def run_rollout(model, tok, eps: list[HeldOut], n: int, seed: int, forced: Optional[torch.Tensor],
-                progress: bool, chunk: int = 16) -> tuple[np.ndarray, torch.Tensor]:
+                progress: bool, chunk: int = 16, sampling=None) -> tuple[np.ndarray, torch.Tensor]:
     """Batched rollout of ``n`` frames from each episode's context; returns the decoded uint8 ``b n h w c`` frames
     (the context codes are the tokenizer's past) and the generated codes ``b n h w``."""
     from worldgen.worldmodel.rollout import SamplingConfig, rollout
 
     ctx = context_of(model, eps)
-    res = rollout(model, ctx, n, SamplingConfig(), seed, forced, True, progress)
+    res = rollout(model, ctx, n, sampling or SamplingConfig(), seed, forced, True, progress)
     codes = res["img"].reshape(len(eps), n, model.h, model.w)
     full = torch.cat([ctx["img"].reshape(len(eps), -1, model.h, model.w), codes], 1)
     from worldgen.data.video import to_uint8
@@ -545,7 +552,8 @@ def last_context_frame(tok, e: HeldOut, w: int) -> np.ndarray:
     return decoded_clip(tok, e, w - 1, 1)
 
 
-def controllability(model, tok, eps: list[HeldOut], n_ctx: int, n: int, seed: int, progress: bool) -> dict:
+def controllability(model, tok, eps: list[HeldOut], n_ctx: int, n: int, seed: int, progress: bool,
+                    sampling=None) -> dict:
     from worldgen.worldmodel.rollout import integrate_poses
 
     w = int(model.cfg.context_frames)
@@ -556,7 +564,7 @@ def controllability(model, tok, eps: list[HeldOut], n_ctx: int, n: int, seed: in
     batch = [(e, m) for e in ctxs for m in MANOEUVRES]
     plans = [plan(m, n, e.fps, context_speed(e, w)) for e, m in batch]
     forced = torch.stack([model.pose_tokenizer.encode(torch.from_numpy(p)) for p in plans])
-    frames, _ = run_rollout(model, tok, [e for e, _ in batch], n, seed, forced, progress)
+    frames, _ = run_rollout(model, tok, [e for e, _ in batch], n, seed, forced, progress, sampling=sampling)
     runs = []
     for (e, m), f, tokens in zip(batch, frames, forced):
         commanded_rel = model.pose_tokenizer.decode(tokens)[0].numpy()
@@ -600,19 +608,22 @@ def check_config(cfg: DrivingEvalConfig) -> None:
         raise FileNotFoundError(f"--data {cfg.data}: not a driving dataset (no episodes/ folder)")
     if cfg.tokens and not (Path(cfg.tokens) / "episodes").is_dir():
         raise FileNotFoundError(f"--tokens {cfg.tokens}: not a token shard folder (no episodes/ folder)")
+    if not (math.isfinite(cfg.ego_guidance) and cfg.ego_guidance >= 0):
+        raise ValueError(f"--ego-guidance: expected a finite number >= 0 (1 = off), got {cfg.ego_guidance}")
     if cfg.out:
         check_output(cfg.out, what="--out")
 
 
-def load_pair(ckpt: str, tokenizer: str):
-    """The GPT and its tokenizer; the tokenizer must code the GPT's grid and codebook."""
+def load_pair(ckpt: str, tokenizer: str, with_config: bool = False):
+    """The GPT and its tokenizer (and with ``with_config`` the GPT's saved run config); the tokenizer must code the
+    GPT's grid and codebook."""
     from worldgen.tokenizer import load_tokenizer
     from worldgen.worldmodel.generate import check_pair, load_model
 
-    model, _ = load_model(ckpt)
+    model, raw = load_model(ckpt)
     tok = load_tokenizer(tokenizer).eval()
     check_pair(model, tok, (f"--tokenizer {tokenizer}", f"--ckpt {ckpt}"))
-    return model.eval(), tok
+    return (model.eval(), tok, raw) if with_config else (model.eval(), tok)
 
 
 def evaluate(cfg: DrivingEvalConfig) -> dict:
@@ -626,7 +637,11 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
         from worldgen.eval.detectors import load_detector
 
         det = load_detector(cfg.detector)
-    model, tok = load_pair(cfg.ckpt, cfg.tokenizer)
+    model, tok, raw = load_pair(cfg.ckpt, cfg.tokenizer, with_config=True)
+    sampling = SamplingConfig(ego_guidance=cfg.ego_guidance)
+    note = guidance_note(raw, cfg.ego_guidance)
+    if note:
+        log.warning(note)
     eps = load_heldout(cfg.data, tok, cfg.tokens, cfg.progress, stride)
     w = int(model.cfg.context_frames)
     if min(len(e.frames) for e in eps) < w + 1:
@@ -634,7 +649,8 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
     timing = {"load_s": time.time() - t0}
     res = {"ckpt": cfg.ckpt, "tokenizer": cfg.tokenizer, "data": cfg.data, "tokens": cfg.tokens or "encoded here",
            "command": cfg.command, "config": asdict(cfg), "context_frames": w, "heldout_episodes": len(eps),
-           "frame_stride": stride, "fps": eps[0].fps}
+           "frame_stride": stride, "fps": eps[0].fps,
+           "ego_guidance": {"scale": cfg.ego_guidance, **({"warning": note} if note else {})}}
 
     t = time.time()
     tf_eps = eps[:cfg.tf_episodes] if cfg.tf_episodes else eps
@@ -648,7 +664,7 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
         forced = torch.stack([model.pose_tokenizer.encode(torch.from_numpy(
             plan("straight", cfg.frames, e.fps, context_speed(e, w)))) for e in ctxs])
         how = "forced straight at each context's mean speed"
-    frames, gen_codes = run_rollout(model, tok, ctxs, cfg.frames, cfg.seed, forced, cfg.progress)
+    frames, gen_codes = run_rollout(model, tok, ctxs, cfg.frames, cfg.seed, forced, cfg.progress, sampling=sampling)
     timing["rollout_s"] = time.time() - t
     ref = real_reference(eps, model.cfg.codebook_size, cfg.window)
     res["rollout"] = {"ego": how, "frames": cfg.frames, "window": cfg.window, "contexts": [e.id for e in ctxs],
@@ -670,7 +686,7 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
                               "estimator_validation": validate_estimator(eps)}
     if cfg.control_contexts:
         res["controllability"].update(controllability(model, tok, eps, cfg.control_contexts, cfg.control_frames,
-                                                      cfg.seed, cfg.progress))
+                                                      cfg.seed, cfg.progress, sampling))
     timing["controllability_s"] = time.time() - t
     res["targets"] = targets(res)
     res["timing"] = {k: round(v, 1) for k, v in {**timing, "total_s": time.time() - t0}.items()}

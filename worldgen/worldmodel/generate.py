@@ -22,6 +22,15 @@ def load_model(ckpt: str | Path, device: str = "cpu") -> tuple[DrivingWorldGPT, 
     return loaded.module, loaded.raw
 
 
+def guidance_note(raw: dict, ego_guidance: float) -> Optional[str]:
+    """A warning when ego guidance is asked of a GPT whose saved training config had no posedrop (its ego-less
+    prediction, the guidance's baseline, was then never trained); None otherwise."""
+    if ego_guidance == 1.0 or float((raw.get("data") or {}).get("posedrop_prob", 0.0) or 0.0) > 0:
+        return None
+    return (f"ego guidance {ego_guidance:g} on a GPT trained without posedrop (data.posedrop_prob 0): its ego-less "
+            "prediction was never trained, so the guided logits extrapolate from an untrained branch")
+
+
 def check_pair(gpt: DrivingWorldGPT, tok, names: tuple[str, str] = ("tokenizer", "GPT")) -> None:
     """``ValueError`` unless the tokenizer codes the GPT's token grid with the GPT's codebook size."""
     size = getattr(getattr(tok, "cfg", None), "frame_size", None) or getattr(tok, "frame_size", None)

@@ -450,6 +450,21 @@ class TokenDecoder:
             self.emb_img = model.emb_img(torch.arange(c.codebook_size, device=device))
             self.emb_ego = [emb(torch.arange(v + 1, device=device)) for v, emb in zip(model.ego_vocab, model.emb_ego)]
             self.bos = model.bos.detach()
+        self.key_masks: Optional[list] = None  # per position (b, 1, 1, pos + 1) additive masks (set_hidden_ego)
+
+    def set_hidden_ego(self, hidden: torch.Tensor) -> None:
+        """Hide the frame's ego keys from the samples where ``hidden (b,)`` is True, as a pose-less frame is decoded
+        in training (``frame_key_mask``: a query still sees its own key). For ego guidance's unconditional half."""
+        n, dev = self.n, hidden.device
+        eye = torch.eye(n, dtype=torch.bool, device=dev)
+        ok = torch.ones(n, dtype=torch.bool, device=dev)
+        ok[:N_EGO] = False
+        rows = torch.tril(torch.ones(n, n, dtype=torch.bool, device=dev)) & (ok[None] | eye)  # (q, k) of a hidden row
+        allowed = torch.where(hidden.view(-1, 1, 1), rows[None], torch.ones_like(rows)[None])  # (b, q, k)
+        dtype = self.cache.kv[0].dtype
+        bias = torch.zeros(allowed.shape, dtype=dtype, device=dev).masked_fill(~allowed, NEG_INF)
+        self.key_bias = bias[:, None]  # (b, 1, q, k)
+        self.key_masks = [self.key_bias[:, :, p:p + 1, :p + 1] for p in range(n)]
 
     @staticmethod
     def _weights(blk: ARBlock, rope: AxialRoPE2D, perm: torch.Tensor, sign: torch.Tensor, dtype) -> ARWeights:
@@ -473,7 +488,8 @@ class TokenDecoder:
             qk = torch.addcmul(qk * L.a_at[pos], qk.index_select(-1, self.perm), L.b_at[pos])
             k_slot.copy_(qk[:, 1])
             v_slot.copy_(qkv[:, 2])
-            o = F.scaled_dot_product_attention(qk[:, 0, :, None], k_all, v_all)
+            o = F.scaled_dot_product_attention(qk[:, 0, :, None], k_all, v_all,
+                                               attn_mask=None if self.key_masks is None else self.key_masks[pos])
             x = torch.addmm(x, o.reshape(b, d), L.proj_t)
             x = torch.addmm(x, F.gelu(F.linear(F.layer_norm(x, (d,), L.norm_m), L.fc1)), L.fc2_t)
         return F.layer_norm(x, (d,), self.norm_out)
@@ -488,7 +504,8 @@ class TokenDecoder:
             q, k = self.rope(a.q_norm(q)[:, :, None], pos), self.rope(a.k_norm(k)[:, :, None], pos)
             k_slot.copy_(k[:, :, 0])
             v_slot.copy_(v)
-            o = F.scaled_dot_product_attention(q, k_all, v_all)
+            o = F.scaled_dot_product_attention(q, k_all, v_all,
+                                               attn_mask=None if self.key_masks is None else self.key_masks[pos])
             x = x + F.linear(o.reshape(b, d), a.proj.weight)
             x = x + F.linear(F.gelu(F.linear(F.layer_norm(x, (d,), blk.norm_m.weight), blk.mlp.fc1.weight)),
                              blk.mlp.fc2.weight)

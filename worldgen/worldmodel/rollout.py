@@ -45,6 +45,7 @@ class SamplingConfig:
     temperature: float = 1.0  # softmax temperature; 0 = greedy
     top_k: int = 30  # keep the k most likely tokens (0 = off); paper: 30
     top_p: float = 1.0  # nucleus sampling mass (1 = off); paper option: 0.8
+    ego_guidance: float = 1.0  # classifier-free guidance of the image tokens by the frame's own ego tokens (1 = off)
 
 
 def candidates(logits: torch.Tensor, cfg: SamplingConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,7 +125,17 @@ class FrameDecoder:
     def __init__(self, model: DrivingWorldGPT, sampling: SamplingConfig, cached: bool, batch: int, device,
                  dtype, compile: bool = False):
         self.model, self.sampling, self.cached = model, sampling, cached
-        self.tokens = model.new_caches(batch, device, dtype) if cached else None
+        self.guidance = float(sampling.ego_guidance)
+        self.guided = self.guidance != 1.0
+        if self.guided and compile:
+            raise ValueError("ego_guidance != 1 decodes eagerly: run without compile")
+        rows = 2 * batch if self.guided else batch  # guided: a second, ego-less copy of every sample
+        self.tokens = model.new_caches(rows, device, dtype) if cached else None
+        if self.guided:
+            self.null = torch.tensor(model.ego_vocab, device=device)  # posedrop null ids of (yaw, x, y)
+            self.keep_next = torch.arange(rows, device=device)[:, None] < batch  # (rows, 1): the ego-less half False
+            if cached:
+                self.tokens.set_hidden_ego(~self.keep_next[:, 0])
         self.sample_img = FusedSampler(sampling, model.cfg.codebook_size)
         self.sample_ego = [FusedSampler(sampling, v) for v in model.ego_vocab]
         self.graph = compiled_image_step(self.tokens, self.sample_img) if cached and compile else None
@@ -144,6 +155,8 @@ class FrameDecoder:
         ``u (draws, b, 1)``: the frame's uniforms in token order."""
         if self.cached:
             return self._decode_cached(fused, forced, u)
+        if self.guided:
+            return self._decode_guided_reference(fused, forced, u)
         m = self.model
         toks = torch.zeros(fused.shape[0], m.n, dtype=torch.long, device=fused.device)
         x, inputs, j = fused[:, 0] + m.bos, [], 0
@@ -161,7 +174,57 @@ class FrameDecoder:
 
     def _decode_cached(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
         with native_kernels(fused.device):
-            return self._decode_tokens(fused, forced, u)
+            return (self._decode_guided if self.guided else self._decode_tokens)(fused, forced, u)
+
+    # ---- ego guidance: image logits = l_none + s (l_ego - l_none) ----------------------------------------------------
+    # The ego-less half decodes every frame as a pose-less frame is decoded in training (posedrop: null ego ids, the
+    # frame's ego keys hidden), so the model must have been trained with ``data.posedrop_prob`` > 0. Ego tokens are
+    # decoded (or forced) from the conditional half only; both halves take the same image tokens.
+    def _guide(self, logits: torch.Tensor) -> torch.Tensor:
+        cond, none = logits.float().chunk(2)
+        return none + self.guidance * (cond - none)
+
+    def _both(self, tok: torch.Tensor, pos: int) -> torch.Tensor:
+        """Token ids ``(b,)`` of both halves at position ``pos``: the ego-less half gets the null ids."""
+        tok = tok.reshape(-1)
+        return torch.cat([tok, self.null[pos].expand_as(tok) if pos < N_EGO else tok])
+
+    def _decode_guided(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
+        dec, n, b = self.tokens, self.model.n, fused.shape[0]
+        nxt = torch.cat([fused, fused]).unbind(1)
+        x, toks, j = nxt[0] + dec.bos, [], 0
+        for pos in range(n):
+            hid = dec.step(x, pos)
+            if pos < N_EGO and forced is not None:
+                tok = forced[:, pos:pos + 1]
+            else:
+                logits = dec.logits(hid[:b], pos) if pos < N_EGO else self._guide(dec.logits(hid, pos))
+                tok = (self.sample_ego[pos] if pos < N_EGO else self.sample_img)(logits, u[j] if len(u) else None)
+                j += 1
+            toks.append(tok)
+            if pos + 1 < n:
+                x = nxt[pos + 1] + dec.embed(self._both(tok, pos), pos)
+        return torch.cat(toks, 1)
+
+    def _decode_guided_reference(self, fused: torch.Tensor, forced: Optional[torch.Tensor],
+                                 u: torch.Tensor) -> torch.Tensor:
+        """``_decode_guided`` by full recomputation with the model's own modules and pose-less key masks."""
+        m, b = self.model, fused.shape[0]
+        both = torch.cat([fused, fused])
+        toks = torch.zeros(b, m.n, dtype=torch.long, device=fused.device)
+        x, inputs, j = both[:, 0] + m.bos, [], 0
+        for pos in range(m.n):
+            inputs.append(x)
+            hid = m.autoregress(torch.stack(inputs, 1)[:, None], self.keep_next)[:, 0, -1]
+            if pos < N_EGO and forced is not None:
+                toks[:, pos] = forced[:, pos]
+            else:
+                logits = m.logits_at(hid[:b], pos) if pos < N_EGO else self._guide(m.logits_at(hid, pos))
+                toks[:, pos] = choose(logits, self.sampling, u[j] if len(u) else None)
+                j += 1
+            if pos + 1 < m.n:
+                x = both[:, pos + 1] + m.embed_at(self._both(toks[:, pos], pos), pos)
+        return toks
 
     def _decode_tokens(self, fused: torch.Tensor, forced: Optional[torch.Tensor], u: torch.Tensor) -> torch.Tensor:
         dec, n = self.tokens, self.model.n
@@ -380,6 +443,9 @@ def check_sampling(cfg: SamplingConfig) -> SamplingConfig:
         raise ValueError(f"top_k: expected a whole number >= 0 (0 = off), got {cfg.top_k}")
     if not 0 < cfg.top_p <= 1:
         raise ValueError(f"top_p: expected a probability mass in (0, 1] (1 = off), got {cfg.top_p}")
+    if not (math.isfinite(cfg.ego_guidance) and cfg.ego_guidance >= 0):
+        raise ValueError(f"ego_guidance: expected a finite number >= 0 (1 = off, 0 = ignore the ego tokens), "
+                         f"got {cfg.ego_guidance}")
     return cfg
 
 
