@@ -450,7 +450,8 @@ class TokenDecoder:
             self.emb_img = model.emb_img(torch.arange(c.codebook_size, device=device))
             self.emb_ego = [emb(torch.arange(v + 1, device=device)) for v, emb in zip(model.ego_vocab, model.emb_ego)]
             self.bos = model.bos.detach()
-        self.key_masks: Optional[list] = None  # per position (b, 1, 1, pos + 1) additive masks (set_hidden_ego)
+        self.key_bias: Optional[torch.Tensor] = None  # (b, 1, n, n) additive in-frame mask (set_hidden_ego)
+        self.key_masks: Optional[list] = None  # its row of each position, (b, 1, 1, pos + 1)
 
     def set_hidden_ego(self, hidden: torch.Tensor) -> None:
         """Hide the frame's ego keys from the samples where ``hidden (b,)`` is True, as a pose-less frame is decoded

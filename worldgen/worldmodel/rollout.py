@@ -23,7 +23,9 @@ Issue 16 (speed near the hardware limit), all without changing the sampled token
 full in-frame recomputation for every token with the model's own modules, consuming the same uniforms in the same
 order, so for the same seed it gives the same tokens (tested, also batched and compiled). Ego motion is either forced
 (``forced_ego``: pose tokens from a control file or a scripted manoeuvre) or sampled by the model. Sampling:
-temperature, top-k (paper: 30), top-p (paper option: 0.8).
+temperature, top-k (paper: 30), top-p (paper option: 0.8), and (worldgen's, off by default) ``ego_guidance``:
+classifier-free guidance of the image tokens by the frame's ego tokens against the model's own pose-less
+prediction (a second, ego-less half of the batch; needs a GPT trained with posedrop).
 """
 from __future__ import annotations
 
