@@ -151,3 +151,26 @@ def test_resize_is_an_exact_box_filter():
     frame = np.random.default_rng(0).integers(0, 256, (128, 256, 3), dtype=np.uint8)
     assert np.array_equal(resize(frame[:, ::-1], (64, 128)), np.asarray(Image.fromarray(frame[:, ::-1].copy()).reduce(2)))
     assert resize(frame, (48, 100)).shape == (48, 100, 3)
+
+
+def test_close_look_halves_the_view(tmp_path):
+    """--look close: the same episode at twice the pixels per metre (the sidecar's view_m halves, the ego car, the
+    vehicle blob at the camera's centring point, covers about four times the pixels)."""
+    from scipy import ndimage
+
+    from worldgen.data.foreground import VEHICLE_THRESHOLD
+
+    sizes = {}
+    for look in ("crisp", "close"):
+        out = tmp_path / look
+        generate(GenConfig(out=str(out), episodes=1, frames=4, size=(64, 128), envs=("highway-fast-v0",), look=look,
+                           progress=False))
+        video, meta = _load(out, _episodes(out)[0])
+        rgb = np.asarray(video[0], dtype=np.float64) / 255  # h w c
+        blobs, _ = ndimage.label((rgb.max(-1) - rgb.min(-1)) > VEHICLE_THRESHOLD)
+        ego = blobs[32, int(0.35 * 128)]  # highway-fast centres the ego car at (0.35, 0.5) of the frame
+        assert ego > 0
+        sizes[look] = (meta["view_m"], float((blobs == ego).sum()))
+    (v_crisp, px_crisp), (v_close, px_close) = sizes["crisp"], sizes["close"]
+    assert v_crisp == pytest.approx(48.0) and v_close == pytest.approx(24.0)
+    assert 3.0 < px_close / max(px_crisp, 1.0) < 8.0  # measured 252 / 44 px = 5.7 (crisp rounds the car down)

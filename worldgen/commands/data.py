@@ -61,7 +61,8 @@ def configure_driving(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--shard", default="0/1", help="I/N: make only episodes with index %% N == I")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--look", default="crisp", choices=sorted(LOOKS),
-                        help="crisp: 2 px markings, zoomed view, no anti-aliasing (default); legacy: the v1 look")
+                        help="crisp: 2 px markings, zoomed view, no anti-aliasing (default); close: crisp at half "
+                             "the view (twice the pixels per metre); legacy: the v1 look")
 
     def handler(args: argparse.Namespace) -> int:
         cfg = from_args(GenConfig, args, envs=comma_list(args.envs), size=parse_size(args.size),
