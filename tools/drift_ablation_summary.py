@@ -98,32 +98,8 @@ def table_fvd(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def plot_fvd(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = {"fvd": "sim-detector FVD per window", "code_js": "code JS (bits)", "vehicle_ratio": "vehicle pixels / real"}
-    fig, axes = plt.subplots(1, len(keys), figsize=(13, 3.6), dpi=110)
-    for ax, (key, label) in zip(axes, keys.items()):
-        for v in VARIANTS:
-            if v not in summary:
-                continue
-            s = summary[v]
-            x, m, sd = np.array(s["starts"]), np.array(s[key]["mean"]), np.array(s[key]["std"])
-            ax.plot(x, m, marker="o", label=f"{v} ({len(s['seeds'])} seeds)")
-            ax.fill_between(x, m - sd, m + sd, alpha=0.15)
-        if key == "fvd":
-            ax.axhline(next(iter(summary.values()))["real_floor"], color="grey", ls="--", label="real clips, same N")
-            ax.set_ylim(bottom=0)
-        ax.set_xlabel("window start (generated frame)")
-        ax.set_title(label, fontsize=9)
-    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
-    fig.suptitle("Anti-drift ablation: 400-frame rollouts, the model's own ego motion (mean ± std over seeds)",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
+FVD_METRICS = {"fvd": "sim-detector FVD per window", "code_js": "code JS (bits)",
+               "vehicle_ratio": "vehicle pixels / real"}
 
 
 def summarise(runs: dict) -> dict:
@@ -154,14 +130,16 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(summary: dict, path: Path) -> None:
+def plot(summary: dict, path: Path, metrics: dict = METRICS,
+         title: str = "held-out rollouts with the real ego motion forced") -> None:
+    """One panel per metric: each variant's per-window mean ± std over seeds (the FVD panel with the real floor)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(13, 3.6), dpi=110)
-    for ax, (key, label) in zip(axes, METRICS.items()):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(13, 3.6), dpi=110)
+    for ax, (key, label) in zip(axes, metrics.items()):
         for v in VARIANTS:
             if v not in summary:
                 continue
@@ -169,11 +147,13 @@ def plot(summary: dict, path: Path) -> None:
             x, m, sd = np.array(s["starts"]), np.array(s[key]["mean"]), np.array(s[key]["std"])
             ax.plot(x, m, marker="o", label=f"{v} ({len(s['seeds'])} seeds)")
             ax.fill_between(x, m - sd, m + sd, alpha=0.15)
+        if key == "fvd":
+            ax.axhline(next(iter(summary.values()))["real_floor"], color="grey", ls="--", label="real clips, same N")
+            ax.set_ylim(bottom=0)
         ax.set_xlabel("window start (generated frame)")
         ax.set_title(label, fontsize=9)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Anti-drift ablation: held-out rollouts with the real ego motion forced (mean ± std over seeds)",
-                 fontsize=10)
+    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
+    fig.suptitle(f"Anti-drift ablation: {title} (mean ± std over seeds)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -196,7 +176,10 @@ def main(argv=None) -> int:
     if a.json:
         a.json.write_text(json.dumps(summary, indent=1))
     if a.out:
-        (plot_fvd if a.fvd else plot)(summary, a.out)
+        if a.fvd:
+            plot(summary, a.out, FVD_METRICS, "400-frame rollouts, the model's own ego motion")
+        else:
+            plot(summary, a.out)
     return 0
 
 
