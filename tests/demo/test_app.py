@@ -6,6 +6,7 @@ import pytest
 from gradio_client import handle_file
 
 from tests.demo.tiny import FRAME, write_mp4
+from tests.helpers import videos_match
 from worldgen.data.video import read_video
 
 DEFAULTS = dict(preset="keep lane", speed=20, schedule="", horizon=16, temperature=1.0, top_k=30, top_p=1.0, seed=0)
@@ -114,14 +115,14 @@ def test_concurrent_driving_requests_run_as_one_batched_rollout_with_their_solo_
     assert demo.pool.batches[batches:] == [2]  # one batched call for the two requests
     assert all("one batched rollout with 1 other request(s)" in o[1] for o in outs), [o[1] for o in outs]
     videos = [read_video(video_path(o[2])) for o in outs]
-    assert not np.array_equal(videos[0], videos[1])  # own seeds
+    assert not videos_match(videos[0], videos[1])  # own seeds
     pipe = demo._driving("cpu", {})
     for seed, video in zip((3, 4), videos):
         req = demo.drive_request(context, None, *args, seed)
         chunks = []
         P.drive_job(pipe, req, chunks.append)  # the unbatched path, alone
         write_video(tmp_path / f"solo-{seed}.mp4", np.concatenate([c[2] for c in chunks]), fps=req.fps)
-        assert np.array_equal(video, read_video(tmp_path / f"solo-{seed}.mp4"))
+        assert videos_match(video, read_video(tmp_path / f"solo-{seed}.mp4"))  # same frames, up to x264 jitter
 
 
 def test_drift_tab_returns_a_curve_for_a_generated_video(server, client):

@@ -22,7 +22,9 @@ def test_kill_and_resume_matches_uninterrupted_run(tmp_path):
     proc = subprocess.Popen(cli_cmd(*ARGS, f"out_dir={run}", "slow_step_s=0.15"), cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
-    while not (run / "ckpt/step00000040.ckpt").exists():
+    # step files are written before last.ckpt, so wait for last.ckpt itself (writes are atomic: it always loads whole)
+    last = run / "ckpt/last.ckpt"
+    while not (last.exists() and load_torch_checkpoint(last)["global_step"] >= 40):
         assert proc.poll() is None, "training ended before it could be killed"
         assert time.time() < deadline, "no checkpoint appeared"
         time.sleep(0.05)
