@@ -92,6 +92,38 @@ def test_other_vehicles_are_the_ones_off_the_ego_place():
     assert D.frame_stats(other, ego)["other_vehicle"] == pytest.approx(np.full(6, 30 / (64 * 128)))
 
 
+def test_lane_changes_are_judged_where_the_target_lane_exists():
+    """The simulator never leaves the road, so a lane change toward a lane that is not there is not expected of a
+    model trained on it: each run records whether its target lane exists (sidecar lane index and lanes_count), and
+    the targets use only those runs."""
+    meta = {"n_frames": 3, "lane_index": [["0", "1", 1], ["0", "1", "1"], ["0", "1", "0"]], "lanes_count": 2}
+    assert D.lane_indices(meta) == [1, 1, 0] and D.lane_indices({"n_frames": 2}) == [None, None]
+
+    def ep(lanes, count):
+        return D.HeldOut("x", "highway-fast", np.zeros((3, 4, 4, 3), np.uint8), torch.zeros(3, 1, 1, dtype=torch.long),
+                         torch.zeros(3, 3), torch.ones(3, dtype=torch.bool), np.zeros((3, 3)), 48.0, 10.0, lanes, count)
+
+    rightmost, leftmost, middle = ep([1] * 3, 2), ep([0] * 3, 3), ep([1] * 3, 3)
+    assert [D.target_lane_exists(rightmost, 2, m) for m in D.MANOEUVRES] == [True, False, True]
+    assert [D.target_lane_exists(leftmost, 2, m) for m in D.MANOEUVRES] == [False, True, True]
+    assert [D.target_lane_exists(middle, 2, m) for m in D.MANOEUVRES] == [True, True, True]
+    assert D.target_lane_exists(ep([1] * 3, None), 2, "lane_change_right") is None  # lanes_count not recorded
+    assert D.target_lane_exists(ep(None, 3), 2, "lane_change_left") is None
+    runs = [{"manoeuvre": m, "target_lane_exists": ok, "commanded_m": c, "recovered_m": got, "end_err_m": abs(c - got),
+             "mean_abs_err_m": 0.0, "lane_shift": got / 4, "rel_err": abs(c - got) / 4 if c else None}
+            for m, ok, c, got in [("lane_change_left", True, 4.0, 4.0), ("lane_change_right", True, -4.0, -3.5),
+                                  ("lane_change_right", False, -4.0, 0.0), ("straight", True, 0.0, 0.0)]]
+    res = {"teacher_forced": {"token_acc": 0.5, "token_acc_copy_last": 0.3, "psnr_db": 30, "psnr_copy_last_db": 20},
+           "rollout": {"windows": []}, "controllability": {"runs": runs, "summary": D.control_summary(runs),
+                                                           "summary_target_lane_exists": D.control_summary(runs[:2] + runs[3:])}}
+    assert res["controllability"]["summary"]["lane_change_right"]["lane_shift"] == pytest.approx(-3.5 / 8)
+    t = D.targets(res)
+    assert t["lane_change_one_lane_pm_25pct"] and not t["ego_motion_err_le_10pct"]  # -3.5 of -4 m: 12.5 % off
+    runs[1]["recovered_m"], runs[1]["rel_err"] = -3.9, 0.025
+    res["controllability"]["summary_target_lane_exists"] = D.control_summary(runs[:2] + runs[3:])
+    assert D.targets(res)["ego_motion_err_le_10pct"]  # the run without a target lane does not count
+
+
 # ---- the whole evaluation on tiny models -------------------------------------------------------------------------
 def save_model(folder: Path, cfg, module: torch.nn.Module) -> Path:
     """A checkpoint folder whose config.yaml is the module's own config (no experiment wrapper, no Lightning)."""
@@ -151,6 +183,7 @@ def test_evaluation_json_has_every_field(pair, tmp_path):
     assert c["estimator_validation"]["episodes"] == 2 and c["estimator_validation"]["mean_abs_err_m"] < 0.3
     assert [r["manoeuvre"] for r in c["runs"]] == list(D.MANOEUVRES)
     left, right = c["summary"]["lane_change_left"], c["summary"]["lane_change_right"]
+    assert all(r["target_lane_exists"] in (True, None) for r in c["runs"]) and "summary_target_lane_exists" in c
     assert left["commanded_m"] > 0.5 > -0.5 > right["commanded_m"]  # 20 frames (2 s): a third of the manoeuvre
     assert set(res["targets"]) >= {"token_acc_ge_copy_last_plus_0.10", "psnr_above_copy_last",
                                    "vehicle_ratio_0.3_to_3_every_window", "lane_change_one_lane_pm_25pct"}

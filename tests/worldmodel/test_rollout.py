@@ -145,10 +145,16 @@ def test_candidates_top_k_top_p_and_sampling_frequencies():
 
 def test_scripted_lane_change_moves_one_lane():
     rel = scripted_poses("lane_change_left", 80, fps=10, speed=20.0, lane_width=4.0)
-    assert rel.shape == (80, 3) and np.allclose(rel[1:, 0], 2.0)
-    assert rel[:, 1].sum() == pytest.approx(4.0, rel=0.05) and (rel[:, 1] >= 0).all()
-    right = scripted_poses("lane_change_right", 80, fps=10, speed=20.0)
-    assert right[:, 1].sum() == pytest.approx(-4.0, rel=0.05)
+    world = integrate_poses(rel)
+    assert rel.shape == (80, 3) and np.allclose(np.hypot(rel[1:, 0], rel[1:, 1]), 2.0, atol=1e-5)  # 20 m/s
+    assert world[-1, 1] == pytest.approx(4.0, rel=0.01) and world[-1, 2] == pytest.approx(0.0, abs=1e-4)
+    # driven as the simulator drives it: the heading turns toward the new lane (peak ~11.5 deg at 20 m/s) and back;
+    # the sideways step in the vehicle frame stays small (the old plan slid sideways at 0 deg, which no car does)
+    assert math.degrees(np.abs(world[:, 2]).max()) == pytest.approx(11.5, abs=0.5)
+    assert np.abs(rel[:, 1]).max() < 0.1 and np.abs(rel[:, 2]).max() > math.radians(1.5)
+    assert world[9, 1] == pytest.approx(0.0, abs=1e-6) and world[30, 1] == pytest.approx(4.0, rel=0.01)  # 1 s to 3 s
+    right = integrate_poses(scripted_poses("lane_change_right", 80, fps=10, speed=20.0))
+    assert right[-1, 1] == pytest.approx(-4.0, rel=0.01)
     turn = scripted_poses("turn_left", 80, fps=10, speed=10.0, turn_deg=90)
     assert turn[:, 2].sum() == pytest.approx(math.pi / 2, rel=0.05)
     world = integrate_poses(turn)

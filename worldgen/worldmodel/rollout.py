@@ -347,30 +347,42 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
 MANOEUVRES = ("straight", "lane_change_left", "lane_change_right", "turn_left", "turn_right", "slow_down", "speed_up")
 
 
+LANE_CHANGE_S = 2.0  # raised-cosine lane change: 10-90 % of the offset in 0.84 s (the generator's: median 0.9 s)
+
+
 def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: float = 1.0,
-                   duration_s: float = 3.0, lane_width: float = 4.0, turn_deg: float = 90.0) -> np.ndarray:
+                   duration_s: float | None = None, lane_width: float = 4.0, turn_deg: float = 90.0) -> np.ndarray:
     """Relative poses ``(n_frames, 3)`` = (dx, dy, dyaw) per frame for a named manoeuvre at ``speed`` m/s.
 
-    Lateral ``dy`` is positive to the left (ISO 8855 vehicle frame). A lane change moves ``lane_width`` sideways
-    with a smooth (raised-cosine) lateral speed profile over ``duration_s`` starting at ``start_s``; a turn
-    changes the heading by ``turn_deg`` over ``duration_s``; slow_down/speed_up ramp the speed to 0.5x / 1.5x.
+    Lateral ``dy`` is positive to the left (ISO 8855 vehicle frame). A lane change moves ``lane_width`` sideways with
+    a smooth (raised-cosine) lateral speed profile over ``duration_s`` (default ``LANE_CHANGE_S``) starting at
+    ``start_s``, driven as a car drives it: the vehicle moves along its heading and the heading turns toward the new
+    lane and back (``sin(heading) = lateral speed / speed``; at 20 m/s the heading peaks at 11.5 deg), so the motion
+    in the vehicle frame is mostly forward with a yaw rate, like the simulator's lane changes (heading peaks of
+    ~14 deg). A lane change needs ``speed`` > 2 ``lane_width`` / ``duration_s``; slower, the heading saturates at
+    90 deg and the offset falls short. A turn changes the heading by ``turn_deg`` over ``duration_s`` (default 3 s);
+    slow_down/speed_up ramp the speed to 0.5x / 1.5x.
     """
     if name not in MANOEUVRES:
         raise ValueError(f"unknown manoeuvre '{name}'; choose one of {', '.join(MANOEUVRES)}")
+    if duration_s is None:
+        duration_s = LANE_CHANGE_S if name.startswith("lane_change") else 3.0
     t = np.arange(n_frames) / fps
     phase = np.clip((t - start_s) / duration_s, 0.0, 1.0)
     bump = np.where((t >= start_s) & (t <= start_s + duration_s), 1 - np.cos(2 * np.pi * phase), 0.0)
     v = np.full(n_frames, float(speed))
-    lat_speed = np.zeros(n_frames)
-    yaw_rate = np.zeros(n_frames)
     side = 1.0 if name.endswith("left") else -1.0
+    heading = np.zeros(n_frames)
     if name.startswith("lane_change"):
         lat_speed = side * lane_width / duration_s * bump  # integrates to lane_width over the manoeuvre
+        heading = np.arcsin(np.clip(lat_speed / max(float(speed), 1e-9), -1.0, 1.0))
     elif name.startswith("turn"):
-        yaw_rate = side * math.radians(turn_deg) / duration_s * bump
+        heading = np.cumsum(side * math.radians(turn_deg) / duration_s * bump / fps)
     elif name in ("slow_down", "speed_up"):
         v = speed * (1 + (0.5 if name == "speed_up" else -0.5) * phase)
-    poses = np.stack([v / fps, lat_speed / fps, yaw_rate / fps], axis=1).astype(np.float32)
+    # each frame moves v / fps along its own heading, seen from the previous frame's vehicle frame
+    turn = np.diff(heading, prepend=heading[0])
+    poses = np.stack([v / fps * np.cos(turn), v / fps * np.sin(turn), turn], axis=1).astype(np.float32)
     poses[0] = 0.0
     return poses
 
