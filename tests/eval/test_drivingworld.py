@@ -124,6 +124,27 @@ def test_lane_changes_are_judged_where_the_target_lane_exists():
     assert D.targets(res)["ego_motion_err_le_10pct"]  # the run without a target lane does not count
 
 
+def test_control_contexts_from_several_start_frames():
+    """``--control-starts k``: each straight-road episode gives k contexts spread over it, each a true suffix of the
+    episode (frames, codes, poses and lane indices shifted together); other scenarios and turned roads give none."""
+    t, w = 30, 6
+    world = np.zeros((t, 3))
+    world[20:, 2] = math.radians(45)  # the road turns off the image axes from frame 20 on
+
+    def ep(id_, scenario):
+        return D.HeldOut(id_, scenario, np.arange(t)[:, None, None, None].repeat(3, -1).astype(np.uint8),
+                         torch.arange(t)[:, None, None].long(), torch.zeros(t, 3), torch.ones(t, dtype=torch.bool),
+                         world, 48.0, 10.0, list(range(t)), 3)
+
+    eps = [ep("highway-fast-s1-00000", "highway-fast"), ep("roundabout-s1-00002", "roundabout")]
+    assert [c.id for c in D.control_candidates(eps, w)] == ["highway-fast-s1-00000"]
+    got = D.control_candidates(eps, w, starts=3)  # starts 0, 8, 16; 16 + 5 = 21 is on the turned road
+    assert [c.id for c in got] == ["highway-fast-s1-00000", "highway-fast-s1-00000@8"]
+    c = got[1]
+    assert c.frames[0, 0, 0, 0] == 8 and int(c.codes[0]) == 8 and c.lanes[0] == 8 and len(c.world) == t - 8
+    assert D.target_lane_exists(c, w - 1, "lane_change_left")  # lane index 13 there: a lane to the left
+
+
 # ---- the whole evaluation on tiny models -------------------------------------------------------------------------
 def save_model(folder: Path, cfg, module: torch.nn.Module) -> Path:
     """A checkpoint folder whose config.yaml is the module's own config (no experiment wrapper, no Lightning)."""

@@ -414,6 +414,9 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
     a("--control-contexts", type=int, default=d.control_contexts,
       help="straight-road contexts for lane_change_left/right/straight (0 = skip)")
     a("--control-frames", type=int, default=d.control_frames, help="frames per controllability run")
+    a("--control-starts", type=int, default=d.control_starts,
+      help="context start frames per straight-road episode for the controllability runs, spread over the episode "
+           "(more contexts from the same held-out set)")
     a("--frame-stride", type=int, default=d.frame_stride,
       help="keep every k-th held-out frame, for a GPT trained on `worldgen tokenize --stride k` shards "
            "(0 = the --tokens folder's stride, else 1)")

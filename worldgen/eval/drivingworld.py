@@ -83,6 +83,7 @@ class DrivingEvalConfig:
     tf_stride: int = 4  # score every k-th frame in teacher forcing
     control_contexts: int = 2  # straight-road contexts for the controllability runs (x 3 manoeuvres)
     control_frames: int = 50  # frames per controllability run (the lane change ends at 3 s = 30 frames at 10 fps)
+    control_starts: int = 1  # context start frames per straight-road episode for those runs, spread over it
     frame_stride: int = 0  # keep every k-th held-out frame (a GPT trained on `worldgen tokenize --stride k` shards);
     # 0 = the --tokens folder's stride (its meta.json), or 1 without --tokens
     detector: str = "sim:checkpoints/fvd-sim-tiny"  # FVD detector spec; "none" skips FVD
@@ -111,6 +112,14 @@ class HeldOut:
     fps: float
     lanes: Optional[list] = None  # per frame: the ego's lane index (0 = leftmost), None where the sidecar has none
     lanes_count: Optional[int] = None  # lanes of the road (the sidecar's lanes_count; None = not recorded)
+
+    def from_frame(self, start: int) -> "HeldOut":
+        """The same episode from frame ``start`` on (id ``<id>@<start>``; ``self`` for 0)."""
+        if start == 0:
+            return self
+        return HeldOut(f"{self.id}@{start}", self.scenario, self.frames[start:], self.codes[start:],
+                       self.rel[start:], self.mask[start:], self.world[start:], self.view_m, self.fps,
+                       self.lanes[start:] if self.lanes else self.lanes, self.lanes_count)
 
     def past(self, t: int, n: Optional[int]) -> Optional[torch.Tensor]:
         """The real codes before frame ``t`` the tokenizer needs as context (``n`` frames; None = all)."""
@@ -582,12 +591,28 @@ def last_context_frame(tok, e: HeldOut, w: int) -> np.ndarray:
     return decoded_clip(tok, e, w - 1, 1)
 
 
+def control_candidates(eps: list[HeldOut], w: int, starts: int = 1) -> list[HeldOut]:
+    """Straight-road contexts: each highway / merge episode from ``starts`` start frames spread evenly over it
+    (0, L/starts, ...; L = its length minus the context), kept where the heading at the last context frame lies along
+    an image axis."""
+    out = []
+    for e in eps:
+        if e.scenario not in CONTROL_SCENARIOS or len(e.frames) < w:
+            continue
+        step = (len(e.frames) - w) // starts if starts > 1 else 0
+        for s in sorted({k * step for k in range(starts)}):
+            c = e.from_frame(s)
+            if road_axis(c.world[w - 1, 2]) is not None:
+                out.append(c)
+    return out
+
+
 def controllability(model, tok, eps: list[HeldOut], n_ctx: int, n: int, seed: int, progress: bool,
-                    sampling=None) -> dict:
+                    sampling=None, starts: int = 1) -> dict:
     from worldgen.worldmodel.rollout import integrate_poses
 
     w = int(model.cfg.context_frames)
-    cands = [e for e in eps if e.scenario in CONTROL_SCENARIOS and road_axis(e.world[w - 1, 2]) is not None]
+    cands = control_candidates(eps, w, starts)
     ctxs = pick_contexts(cands, n_ctx)
     if not ctxs:
         return {"runs": [], "note": "no held-out context on a straight road (highway-fast / merge)"}
@@ -630,7 +655,8 @@ def check_config(cfg: DrivingEvalConfig) -> None:
     from worldgen.io import check_output
 
     counts = {"--episodes": cfg.episodes, "--frames": cfg.frames, "--window": cfg.window,
-              "--tf-stride": cfg.tf_stride, "--control-frames": cfg.control_frames, "--batch": cfg.batch}
+              "--tf-stride": cfg.tf_stride, "--control-frames": cfg.control_frames,
+              "--control-starts": cfg.control_starts, "--batch": cfg.batch}
     for name, value in counts.items():
         if value < 1:
             raise ValueError(f"{name}: expected a whole number >= 1, got {value}")
@@ -724,7 +750,7 @@ def evaluate(cfg: DrivingEvalConfig) -> dict:
                               "estimator_validation": validate_estimator(eps)}
     if cfg.control_contexts:
         res["controllability"].update(controllability(model, tok, eps, cfg.control_contexts, cfg.control_frames,
-                                                      cfg.seed, cfg.progress, sampling))
+                                                      cfg.seed, cfg.progress, sampling, cfg.control_starts))
     timing["controllability_s"] = time.time() - t
     res["targets"] = targets(res)
     res["timing"] = {k: round(v, 1) for k, v in {**timing, "total_s": time.time() - t0}.items()}
@@ -803,5 +829,5 @@ def plot_windows(res: dict, path: Path) -> Path:
 
 __all__ = ["DrivingEvalConfig", "evaluate", "teacher_forced", "copy_last_accuracy", "psnr_frames", "lane_lines",
            "frame_stats", "js_bits", "road_axis", "marking_profiles", "track_shift", "lateral_motion_m",
-           "true_lateral_m", "validate_estimator", "controllability", "fvd_windows", "targets", "load_heldout",
-           "pick_contexts", "HeldOut"]
+           "true_lateral_m", "validate_estimator", "control_candidates", "controllability", "control_summary",
+           "lane_indices", "target_lane_exists", "fvd_windows", "targets", "load_heldout", "pick_contexts", "HeldOut"]
