@@ -116,7 +116,10 @@ def test_lane_changes_are_judged_where_the_target_lane_exists():
     res = {"teacher_forced": {"token_acc": 0.5, "token_acc_copy_last": 0.3, "psnr_db": 30, "psnr_copy_last_db": 20},
            "rollout": {"windows": []}, "controllability": {"runs": runs, "summary": D.control_summary(runs),
                                                            "summary_target_lane_exists": D.control_summary(runs[:2] + runs[3:])}}
-    assert res["controllability"]["summary"]["lane_change_right"]["lane_shift"] == pytest.approx(-3.5 / 8)
+    summary = res["controllability"]["summary"]
+    assert summary["lane_change_right"]["lane_shift"] == pytest.approx(-3.5 / 8)
+    assert (summary["lane_change_left"]["followed"], summary["lane_change_right"]["followed"]) == (1, 1)
+    assert summary["lane_change_right"]["wrong_way"] == 0 and summary["straight"]["drifted"] == 0
     t = D.targets(res)
     assert t["lane_change_one_lane_pm_25pct"] and not t["ego_motion_err_le_10pct"]  # -3.5 of -4 m: 12.5 % off
     runs[1]["recovered_m"], runs[1]["rel_err"] = -3.9, 0.025

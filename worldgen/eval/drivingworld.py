@@ -639,13 +639,21 @@ def controllability(model, tok, eps: list[HeldOut], n_ctx: int, n: int, seed: in
 
 
 def control_summary(runs: list[dict]) -> dict:
-    """Per manoeuvre: the mean of each measure over ``runs`` and how many runs that is (0 = no such run)."""
+    """Per manoeuvre: the mean of each measure over ``runs``, how many runs that is (0 = no such run), and counts:
+    lane changes that ended more than half a lane the commanded way (``followed``) or the other way (``wrong_way``);
+    straight runs that drifted more than a quarter lane (``drifted``)."""
     summary = {}
     for m in MANOEUVRES:
         mine = [r for r in runs if r["manoeuvre"] == m]
         summary[m] = {k: float(np.mean([r[k] for r in mine])) if mine else None
                       for k in ("commanded_m", "recovered_m", "end_err_m", "mean_abs_err_m", "lane_shift")}
         summary[m]["runs"] = len(mine)
+        if m == "straight":
+            summary[m]["drifted"] = sum(abs(r["recovered_m"]) > LANE_WIDTH_M / 4 for r in mine)
+        else:
+            side = 1.0 if m.endswith("left") else -1.0
+            summary[m]["followed"] = sum(side * r["recovered_m"] > LANE_WIDTH_M / 2 for r in mine)
+            summary[m]["wrong_way"] = sum(-side * r["recovered_m"] > LANE_WIDTH_M / 2 for r in mine)
     return summary
 
 
