@@ -12,7 +12,8 @@ import torch
 from worldgen import config as C
 from worldgen.cli import main as cli_main
 from worldgen.data.clips import VideoClipDataset
-from worldgen.data.synthetic import make_synthetic_episodes
+from worldgen.data.episodes import write_episode
+from worldgen.data.synthetic import make_episode, make_synthetic_episodes
 from worldgen.io import save_weights, sha256_file
 from worldgen.lit.tokenizer import Config
 from worldgen.tokenizer import VQVideoTokenizer, load_tokenizer
@@ -107,3 +108,32 @@ def test_evaluate_reports_psnr_and_usage(tmp_path, dataset, tiny_cfg, capsys):
     assert cli_main(["eval", "tokenizer", "--tokenizer", str(tok_dir), "--data", str(dataset)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["split"] == "val" and out["episodes"] == 1  # data.val_fraction 0.1 of 3 episodes -> 1 held out
+
+
+def test_mirror_shards_are_the_flipped_episodes(tmp_path, dataset, tiny_cfg):
+    """``mirror``: each episode also as ``<id>-mirror``, whose codes are the tokenizer's codes of the top-bottom
+    flipped frames and whose poses keep dx and negate dy and dyaw (a left lane change becomes a right one)."""
+    frames, side = make_episode(7, (16, 32), seed=5, behaviour="left")  # a lane change: dy and dyaw move
+    write_episode(dataset, "left-00000", frames, side)
+    tok_dir = _save_tokenizer(tmp_path / "tok", tiny_cfg(), seed=0)
+    out = tmp_path / "tokens"
+    meta = tokenize_dataset(tok_dir, dataset, out, chunk=3, progress=False, mirror=True)
+    tok = load_tokenizer(tok_dir)
+    ids = [e["id"] for e in meta["episodes"]]
+    assert meta["mirror"] is True and len(ids) == 8 and sum(i.endswith("-mirror") for i in ids) == 4
+    for e in meta["episodes"]:
+        if "mirror_of" not in e:
+            continue
+        orig = read_token_episode(shard_path(out, e["mirror_of"]))
+        flip = read_token_episode(shard_path(out, e["id"]))
+        clip = VideoClipDataset(dataset, clip_len=e["frames"], episodes=[e["mirror_of"]])[0]
+        flipped = clip["frames"].flip(-2)  # c t h w: rows reversed
+        assert torch.equal(tok.encode(flipped[None])[0].int(), flip["codes"])
+        assert not torch.equal(flip["codes"], orig["codes"]), "the synthetic frames are not top-bottom symmetric"
+        assert torch.equal(flip["pose_mask"], orig["pose_mask"])
+        assert torch.allclose(flip["poses"][:, 0], orig["poses"][:, 0], atol=1e-5)
+        assert torch.allclose(flip["poses"][:, 1:], -orig["poses"][:, 1:], atol=1e-5)
+        if e["mirror_of"] == "left-00000":
+            assert orig["poses"][:, 1].sum() > 0.05 and flip["poses"][:, 1].sum() < -0.05  # left becomes right
+    again = tokenize_dataset(tok_dir, dataset, out, progress=False, mirror=True)  # resumes: nothing re-encoded
+    assert again["episodes"] == meta["episodes"]

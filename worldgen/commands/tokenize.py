@@ -19,6 +19,7 @@ class TokenizeConfig:
     chunk: int = 16  # frames encoded per forward pass
     device: str = "cpu"  # torch device, e.g. cpu or cuda
     progress: bool = True  # a progress bar over episodes
+    mirror: bool = False  # also write each episode mirrored top-bottom (dy, dyaw negated) as <id>-mirror
 
 
 def main(cfg: TokenizeConfig) -> dict:
@@ -32,7 +33,8 @@ def main(cfg: TokenizeConfig) -> dict:
     check_output(cfg.out, folder=True, what="--out")
     check_device(cfg.device, "--device")
     with torch.no_grad():
-        return tokenize_dataset(cfg.tokenizer, cfg.data, cfg.out, cfg.stride, cfg.chunk, cfg.device, cfg.progress)
+        return tokenize_dataset(cfg.tokenizer, cfg.data, cfg.out, cfg.stride, cfg.chunk, cfg.device, cfg.progress,
+                                cfg.mirror)
 
 
 def configure(parser: argparse.ArgumentParser) -> Handler:
@@ -42,6 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--stride", type=int, default=1, help="keep every N-th frame (fps is divided by N)")
     parser.add_argument("--chunk", type=int, default=16, help="frames encoded per forward pass")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--mirror", action="store_true",
+                        help="also write every episode mirrored top-bottom as <id>-mirror (frames flipped, dy and "
+                             "dyaw negated): balances left and right lane changes")
 
     def handler(args: argparse.Namespace) -> int:
         meta = main(from_args(TokenizeConfig, args))

@@ -12,6 +12,13 @@ Every file is written atomically; an interrupted run resumes by skipping the epi
 made by a different tokenizer is an error, never silently mixed). ``stride`` keeps every stride-th frame (fps is
 divided accordingly). Long episodes are encoded in chunks with ``context_frames`` of causal context, which gives the
 same codes as encoding the whole episode at once (see ``VQVideoTokenizer.encode_chunked``).
+
+``mirror`` also writes every episode mirrored across the image's horizontal axis as ``<id>-mirror``: frames flipped
+top to bottom and the world poses reflected (y and yaw negated), so ``dy`` and ``dyaw`` change sign and ``dx`` stays.
+The generator's camera is world-aligned with the road along the image width on highway and merge, so the mirror of a
+left lane change is a right one: the augmentation balances the two sides of the lateral command (the simulator's
+episodes hold more left changes than right). A mirrored world drives on the other side of the road; validation
+splits stay clean when ``val_episodes`` is even (an episode and its mirror sort next to each other).
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ from worldgen.tokenizer.vq import VQVideoTokenizer, _config_and_weights, load_to
 
 log = logging.getLogger(__name__)
 SHARD_DIR = "episodes"
+MIRROR_SUFFIX = "-mirror"
+MIRROR = np.array([1.0, -1.0, -1.0])  # world pose (x, y, yaw) reflected across the x axis
 
 
 def shard_path(out_dir: str | Path, episode_id: str) -> Path:
@@ -58,9 +67,13 @@ def _done(path: Path, sha: str) -> bool:
     return True
 
 
-def encode_episode(tok: VQVideoTokenizer, ep: Episode, stride: int, chunk: int, device: str) -> dict:
-    """Codes, relative poses and pose mask of one episode, every ``stride``-th frame."""
+def encode_episode(tok: VQVideoTokenizer, ep: Episode, stride: int, chunk: int, device: str,
+                   mirror: bool = False) -> dict:
+    """Codes, relative poses and pose mask of one episode, every ``stride``-th frame (``mirror``: of its mirror
+    image, see the module doc)."""
     frames = read_video(ep.video)[::stride]
+    if mirror:
+        frames = np.ascontiguousarray(frames[:, ::-1])  # t h w c: top row <-> bottom row
     if tuple(frames.shape[1:3]) != tuple(tok.cfg.frame_size):
         raise ValueError(f"{ep.video}: frames are {frames.shape[1]}x{frames.shape[2]} but the tokenizer codes "
                          f"{tok.cfg.frame_size[0]}x{tok.cfg.frame_size[1]} frames")
@@ -70,7 +83,8 @@ def encode_episode(tok: VQVideoTokenizer, ep: Episode, stride: int, chunk: int, 
     if ep.poses is None:
         poses, mask = np.zeros((t, 3), np.float32), np.zeros(t, np.uint8)
     else:
-        poses, mask = relative_poses(ep.poses[::stride]), np.ones(t, np.uint8)
+        world = ep.poses[::stride] * MIRROR if mirror else ep.poses[::stride]
+        poses, mask = relative_poses(world), np.ones(t, np.uint8)
     return {"codes": codes, "poses": torch.from_numpy(poses), "pose_mask": torch.from_numpy(mask)}
 
 
@@ -82,8 +96,9 @@ def _fps(data_dir: Path, ep_dir: Path) -> float:
 
 
 def tokenize_dataset(tokenizer: str | Path, data: str | Path, out: str | Path, stride: int = 1, chunk: int = 16,
-                     device: str = "cpu", progress: bool = True) -> dict:
-    """Encode every episode of ``data`` with the tokenizer in ``tokenizer`` into ``out``; returns meta.json's dict."""
+                     device: str = "cpu", progress: bool = True, mirror: bool = False) -> dict:
+    """Encode every episode of ``data`` with the tokenizer in ``tokenizer`` into ``out``; returns meta.json's dict.
+    ``mirror`` adds each episode's mirror image as ``<id>-mirror`` (module doc)."""
     if stride < 1 or chunk < 1:
         raise ValueError(f"stride and chunk must be >= 1, got {stride}, {chunk}")
     data, out = Path(data), Path(out)
@@ -96,17 +111,21 @@ def tokenize_dataset(tokenizer: str | Path, data: str | Path, out: str | Path, s
     episodes = []
     for d in tqdm(dirs, desc="tokenize", unit="episode", disable=not progress):
         ep = load_episode(d)
-        path = shard_path(out, ep.id)
-        if not _done(path, sha):
-            shard = encode_episode(tok, ep, stride, chunk, device)
-            save_weights(path, shard, {"tokenizer_sha256": sha, "episode": ep.id, "stride": stride})
-        n = int(load_weights(path)["codes"].shape[0])
-        episodes.append({"id": ep.id, "frames": n, "has_poses": ep.poses is not None, "caption": ep.caption})
+        for flip in (False, True) if mirror else (False,):
+            eid = ep.id + MIRROR_SUFFIX if flip else ep.id
+            path = shard_path(out, eid)
+            if not _done(path, sha):
+                shard = encode_episode(tok, ep, stride, chunk, device, mirror=flip)
+                save_weights(path, shard, {"tokenizer_sha256": sha, "episode": ep.id, "stride": stride,
+                                           "mirror": str(flip).lower()})
+            n = int(load_weights(path)["codes"].shape[0])
+            entry = {"id": eid, "frames": n, "has_poses": ep.poses is not None, "caption": ep.caption}
+            episodes.append({**entry, "mirror_of": ep.id} if flip else entry)
     meta = {
         "version": 1, "codebook_size": tok.codebook_size, "grid": list(tok.grid), "downsample": tok.downsample,
         "frame_size": list(tok.cfg.frame_size), "fps": _fps(data, dirs[0]) / stride, "stride": stride,
         "context_frames": tok.context_frames, "tokenizer": str(tokenizer), "tokenizer_sha256": sha,
-        "data": str(data), "n_episodes": len(episodes), "n_frames": sum(e["frames"] for e in episodes),
+        "data": str(data), "mirror": mirror, "n_episodes": len(episodes), "n_frames": sum(e["frames"] for e in episodes),
         "episodes": episodes,
     }
     write_json(out / "meta.json", meta)
