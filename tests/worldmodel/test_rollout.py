@@ -167,10 +167,17 @@ def test_control_files(tmp_path):
     js = tmp_path / "c.json"
     js.write_text(json.dumps({"speed": [10, 20], "yaw_rate": [0.0, 0.5]}))
     rel = control_file_poses(str(js), 4, fps=10)
-    assert np.allclose(rel, [[1, 0, 0], [2, 0, 0.05], [2, 0, 0.05], [2, 0, 0.05]])  # holds the last value
+    assert np.allclose(rel[:, 2], [0, 0.05, 0.05, 0.05])  # holds the last value
+    assert np.allclose(np.hypot(rel[:, 0], rel[:, 1]), [1, 2, 2, 2])  # speed / fps along the new heading
+    # a lateral speed is driven along the heading, never as a sideways slide: 2 m/s for 2 s at 20 m/s, then 0
     csv = tmp_path / "c.csv"
-    csv.write_text("speed,yaw_rate,lateral_speed\n10,0.1,1\n10,0.1,1\n")
-    assert np.allclose(control_file_poses(str(csv), 2, fps=10), [[1, 0.1, 0.01]] * 2)
+    csv.write_text("speed,yaw_rate,lateral_speed\n" + "20,0,2\n" * 20 + "20,0,0\n")
+    rel = control_file_poses(str(csv), 30, fps=10)
+    world = integrate_poses(rel)
+    assert world[-1, 1] == pytest.approx(4.0, abs=1e-4) and world[-1, 2] == pytest.approx(0.0, abs=1e-6)
+    assert abs(rel[0, 2]) == pytest.approx(math.asin(0.1), rel=1e-5)  # the heading turns toward the side ...
+    assert np.abs(rel[:, 1]).max() < 0.21  # ... and each step is forward along it: dy = 2 sin(0.1), not the heading
+    assert np.allclose(rel[1:20], [[2, 0, 0]] * 19, atol=1e-6)  # at constant crossing speed the heading holds
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"speed": [1]}))
     with pytest.raises(ValueError, match="yaw_rate"):

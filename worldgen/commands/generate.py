@@ -35,7 +35,7 @@ def configure_drivingworld(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("--ckpt", required=True, help="training output folder (config.yaml + model.safetensors)")
     parser.add_argument("--frames", type=int, default=400)
     parser.add_argument("--out", required=True, help="output .mp4 (sidecars: .poses.json, .config.yaml, .tokens)")
-    parser.add_argument("--controls", help="control file: JSON or CSV with speed, yaw_rate[, lateral_speed] per frame")
+    parser.add_argument("--controls", help="control file: JSON or CSV with speed (m/s), yaw_rate (rad/s)[, lateral_speed (m/s, + = left, driven along the heading)] per frame")
     parser.add_argument("--manoeuvre", choices=MANOEUVRES, help="scripted ego manoeuvre instead of a control file")
     parser.add_argument("--speed", type=float, help="m/s for --manoeuvre (default: the context's mean speed)")
     parser.add_argument("--context-from", help="episode id in --tokens, or a shard .safetensors file")

@@ -251,10 +251,13 @@ def parse_schedule(text: str, limits: Limits) -> np.ndarray:
 
 
 def schedule_poses(keys: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """Relative poses ``(n, 3)`` (dx, dy, dyaw per frame) from keyframes, linearly interpolated."""
+    """Relative poses ``(n, 3)`` (dx, dy, dyaw per frame) from keyframes, linearly interpolated; the lateral speed
+    is driven along the heading as a car does it (``rollout.drive_poses``), like the lane-change presets."""
+    from worldgen.worldmodel.rollout import drive_poses
+
     t = np.arange(n_frames) / fps
     v, yr, lat = (np.interp(t, keys[:, 0], keys[:, j]) for j in (1, 2, 3))
-    return np.stack([v / fps, lat / fps, np.radians(yr) / fps], axis=1).astype(np.float32)
+    return drive_poses(v, np.radians(yr), lat, fps)
 
 
 def plan_poses(preset: str, speed: float, schedule: str, n_frames: int, fps: float,

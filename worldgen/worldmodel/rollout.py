@@ -372,19 +372,32 @@ def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: 
     bump = np.where((t >= start_s) & (t <= start_s + duration_s), 1 - np.cos(2 * np.pi * phase), 0.0)
     v = np.full(n_frames, float(speed))
     side = 1.0 if name.endswith("left") else -1.0
-    heading = np.zeros(n_frames)
+    yaw_rate = np.zeros(n_frames)
+    lateral = np.zeros(n_frames)
     if name.startswith("lane_change"):
-        lat_speed = side * lane_width / duration_s * bump  # integrates to lane_width over the manoeuvre
-        heading = np.arcsin(np.clip(lat_speed / max(float(speed), 1e-9), -1.0, 1.0))
+        lateral = side * lane_width / duration_s * bump  # integrates to lane_width over the manoeuvre
     elif name.startswith("turn"):
-        heading = np.cumsum(side * math.radians(turn_deg) / duration_s * bump / fps)
+        yaw_rate = side * math.radians(turn_deg) / duration_s * bump
     elif name in ("slow_down", "speed_up"):
         v = speed * (1 + (0.5 if name == "speed_up" else -0.5) * phase)
-    # each frame moves v / fps along its own heading, seen from the previous frame's vehicle frame
-    turn = np.diff(heading, prepend=heading[0])
-    poses = np.stack([v / fps * np.cos(turn), v / fps * np.sin(turn), turn], axis=1).astype(np.float32)
+    poses = drive_poses(v, yaw_rate, lateral, fps)
     poses[0] = 0.0
     return poses
+
+
+def drive_poses(speed, yaw_rate, lateral_speed, fps: float) -> np.ndarray:
+    """Relative poses ``(n, 3)`` = (dx, dy, dyaw) per frame for a car driven at ``speed`` (m/s) whose road direction
+    turns at ``yaw_rate`` (rad/s) and which crosses the road at ``lateral_speed`` (m/s, + = left), as a car does it:
+    the heading turns toward the side by ``asin(lateral / speed)`` (clipped at 90 deg: slower than the lateral speed,
+    the offset falls short) and each frame moves ``speed / fps`` along its new heading, seen from the previous
+    frame's vehicle frame. So a lateral speed is a yaw rate plus forward motion, never a sideways slide (the
+    simulator never drives sideways; a vehicle-frame ``dy`` step is outside the GPT's training data). Frame 0 turns
+    from heading 0 (straight along the road). Arrays of one length, or scalars.
+    """
+    v, yr, lat = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (speed, yaw_rate, lateral_speed)))
+    crossing = np.arcsin(np.clip(lat / np.maximum(np.abs(v), 1e-9), -1.0, 1.0))
+    turn = yr / fps + np.diff(crossing, prepend=0.0)
+    return np.stack([v / fps * np.cos(turn), v / fps * np.sin(turn), turn], axis=1).astype(np.float32)
 
 
 CONTROL_COLUMNS = ("speed", "lateral_speed", "yaw_rate")  # m/s, m/s, rad/s; lateral_speed optional
@@ -428,6 +441,7 @@ def _control_column(p, data: dict, key: str) -> np.ndarray:
 def control_file_poses(path: str, n_frames: int, fps: float) -> np.ndarray:
     """Relative poses from a control file: JSON ``{"speed": [...], "yaw_rate": [...], "lateral_speed": [...]}``
     or CSV with a header naming those columns (m/s, rad/s, m/s; lateral optional). Shorter files hold the last value.
+    The lateral speed is driven along the heading (``drive_poses``), as the lane-change presets are.
     Anything else (another format, a missing column, a value that is not a finite number) is a ``ValueError``
     naming the file.
     """
@@ -446,7 +460,7 @@ def control_file_poses(path: str, n_frames: int, fps: float) -> np.ndarray:
     if not all(len(c) == len(cols[0]) and len(c) > 0 for c in cols):
         raise ValueError(f"{p}: control columns must be non-empty and of equal length")
     idx = np.minimum(np.arange(n_frames), len(cols[0]) - 1)
-    return (np.stack([c[idx] for c in cols], axis=1) / fps).astype(np.float32)
+    return drive_poses(cols[0][idx], cols[2][idx], cols[1][idx], fps)
 
 
 def check_sampling(cfg: SamplingConfig) -> SamplingConfig:
