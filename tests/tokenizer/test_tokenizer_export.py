@@ -17,7 +17,7 @@ from worldgen.data.synthetic import make_episode, make_synthetic_episodes
 from worldgen.io import save_weights, sha256_file
 from worldgen.lit.tokenizer import Config
 from worldgen.tokenizer import VQVideoTokenizer, load_tokenizer
-from worldgen.tokenizer.export import read_token_episode, shard_path, tokenize_dataset
+from worldgen.tokenizer.export import mirror_caption, read_token_episode, shard_path, tokenize_dataset
 
 
 def _save_tokenizer(folder: Path, vq_cfg, seed: int) -> Path:
@@ -135,5 +135,10 @@ def test_mirror_shards_are_the_flipped_episodes(tmp_path, dataset, tiny_cfg):
         assert torch.allclose(flip["poses"][:, 1:], -orig["poses"][:, 1:], atol=1e-5)
         if e["mirror_of"] == "left-00000":
             assert orig["poses"][:, 1].sum() > 0.05 and flip["poses"][:, 1].sum() < -0.05  # left becomes right
+    captions = {e["id"]: e["caption"] for e in meta["episodes"]}
+    assert captions["left-00000-mirror"] == mirror_caption(captions["left-00000"])
+    assert "to the left" in captions["left-00000"] and "to the right" in captions["left-00000-mirror"]
+    assert mirror_caption("Left turn, then a lane change to the right; bright") == \
+        "Right turn, then a lane change to the left; bright"
     again = tokenize_dataset(tok_dir, dataset, out, progress=False, mirror=True)  # resumes: nothing re-encoded
     assert again["episodes"] == meta["episodes"]

@@ -17,12 +17,13 @@ same codes as encoding the whole episode at once (see ``VQVideoTokenizer.encode_
 top to bottom and the world poses reflected (y and yaw negated), so ``dy`` and ``dyaw`` change sign and ``dx`` stays.
 The generator's camera is world-aligned with the road along the image width on highway and merge, so the mirror of a
 left lane change is a right one: the augmentation balances the two sides of the lateral command (the simulator's
-episodes hold more left changes than right). A mirrored world drives on the other side of the road; validation
+episodes hold more left changes than right). The mirror's caption swaps "left" and "right". A mirrored world drives on the other side of the road; validation
 splits stay clean when ``val_episodes`` is even (an episode and its mirror sort next to each other).
 """
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -40,6 +41,19 @@ log = logging.getLogger(__name__)
 SHARD_DIR = "episodes"
 MIRROR_SUFFIX = "-mirror"
 MIRROR = np.array([1.0, -1.0, -1.0])  # world pose (x, y, yaw) reflected across the x axis
+_SIDES = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def mirror_caption(caption: str | None) -> str | None:
+    """The caption of an episode's mirror image: every word "left" and "right" swapped (case kept)."""
+    if not caption:
+        return caption
+
+    def swap(m: re.Match) -> str:
+        word = "right" if m.group(0).lower() == "left" else "left"
+        return word.capitalize() if m.group(0)[0].isupper() else word
+
+    return _SIDES.sub(swap, caption)
 
 
 def shard_path(out_dir: str | Path, episode_id: str) -> Path:
@@ -119,7 +133,8 @@ def tokenize_dataset(tokenizer: str | Path, data: str | Path, out: str | Path, s
                 save_weights(path, shard, {"tokenizer_sha256": sha, "episode": ep.id, "stride": stride,
                                            "mirror": str(flip).lower()})
             n = int(load_weights(path)["codes"].shape[0])
-            entry = {"id": eid, "frames": n, "has_poses": ep.poses is not None, "caption": ep.caption}
+            entry = {"id": eid, "frames": n, "has_poses": ep.poses is not None,
+                     "caption": mirror_caption(ep.caption) if flip else ep.caption}
             episodes.append({**entry, "mirror_of": ep.id} if flip else entry)
     meta = {
         "version": 1, "codebook_size": tok.codebook_size, "grid": list(tok.grid), "downsample": tok.downsample,
