@@ -2,6 +2,7 @@
 compiled step), shapes, controls, sampling filters, the fused sampler and the newest-frame fusion."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 from tests.worldmodel.conftest import random_clip, tiny_config
 from worldgen.worldmodel.model import DrivingWorldGPT
 from worldgen.worldmodel.rollout import FusedSampler, SamplingConfig, candidates, choose, control_file_poses, \
-    choose, integrate_poses, rollout, scripted_poses, uniforms
+    choose, integrate_poses, rollout, scripted_poses, simulator_lane_change, uniforms
 
 
 def same_tokens(a: dict, b: dict) -> bool:
@@ -147,12 +148,12 @@ def test_scripted_lane_change_moves_one_lane():
     rel = scripted_poses("lane_change_left", 80, fps=10, speed=20.0, lane_width=4.0)
     world = integrate_poses(rel)
     assert rel.shape == (80, 3) and np.allclose(np.hypot(rel[1:, 0], rel[1:, 1]), 2.0, atol=1e-5)  # 20 m/s
-    assert world[-1, 1] == pytest.approx(4.0, rel=0.01) and world[-1, 2] == pytest.approx(0.0, abs=1e-4)
-    # driven as the simulator drives it: the heading turns toward the new lane (peak ~11.5 deg at 20 m/s) and back;
-    # the sideways step in the vehicle frame stays small (the old plan slid sideways at 0 deg, which no car does)
-    assert math.degrees(np.abs(world[:, 2]).max()) == pytest.approx(11.5, abs=0.5)
-    assert np.abs(rel[:, 1]).max() < 0.1 and np.abs(rel[:, 2]).max() > math.radians(1.5)
-    assert world[9, 1] == pytest.approx(0.0, abs=1e-6) and world[30, 1] == pytest.approx(4.0, rel=0.01)  # 1 s to 3 s
+    assert world[-1, 1] == pytest.approx(4.0, rel=0.01) and world[-1, 2] == pytest.approx(0.0, abs=1e-3)
+    # the simulator's lane change: nothing before 1 s, then the heading jumps toward the new lane within two frames
+    # (the body slipping sideways as much) and settles back; half the offset is covered within 0.5 s of the start
+    assert np.abs(rel[:11, 1:]).max() == 0 and rel[11, 2] > math.radians(8) and rel[11, 1] > 0.3
+    # heading peak 14.2 deg: the median peak of the 206 lane changes in the training set (docs/results/worldmodel.md)
+    assert math.degrees(world[:, 2].max()) == pytest.approx(14.2, abs=0.5) and world[15, 1] > 2.0
     right = integrate_poses(scripted_poses("lane_change_right", 80, fps=10, speed=20.0))
     assert right[-1, 1] == pytest.approx(-4.0, rel=0.01)
     turn = scripted_poses("turn_left", 80, fps=10, speed=10.0, turn_deg=90)
@@ -161,6 +162,19 @@ def test_scripted_lane_change_moves_one_lane():
     assert world[-1, 2] == pytest.approx(math.pi / 2, rel=0.05) and world[-1, 1] > 10
     with pytest.raises(ValueError, match="unknown manoeuvre"):
         scripted_poses("fly", 10, 10, 1)
+
+
+def test_scripted_lane_change_is_the_simulators():
+    """Two lane changes recorded by the generator (highway-env, 10 fps; one left, one right, speeds 15-30 m/s) are
+    reproduced pose for pose by ``simulator_lane_change`` given their speeds and start frame."""
+    from worldgen.data.episodes import relative_poses
+
+    d = np.load(Path(__file__).resolve().parents[1] / "eval" / "data" / "lane_changes.npz")
+    for side, offset in (("right", -4.0), ("left", 4.0)):
+        rel = relative_poses(d[f"{side}_world"])
+        start = int(np.flatnonzero(np.abs(rel[:, 2]) > 1e-4)[0]) - 1
+        speed = np.append(np.hypot(rel[1:, 0], rel[1:, 1]) * 10, 0.0)  # step i runs at the speed of frame i - 1
+        assert np.abs(simulator_lane_change(speed, 10, start, offset) - rel).max() < 1e-5, side
 
 
 def test_control_files(tmp_path):

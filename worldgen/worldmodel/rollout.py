@@ -347,40 +347,72 @@ def rollout(model: DrivingWorldGPT, context: dict, n_frames: int, sampling: Samp
 MANOEUVRES = ("straight", "lane_change_left", "lane_change_right", "turn_left", "turn_right", "slow_down", "speed_up")
 
 
-LANE_CHANGE_S = 2.0  # raised-cosine lane change: 10-90 % of the offset in 0.84 s (the generator's: median 0.9 s)
+# The generator's lane change (highway-env's ControlledVehicle on its kinematic bicycle model, one Euler step per
+# recorded frame because the generator runs the simulator at the video's fps): a proportional lateral controller
+# (time constant 0.6 s) gives a lateral speed, turned into a heading reference, which a heading controller (0.2 s)
+# follows through the steering angle of a 5 m long vehicle.
+SIM_KP_LATERAL = 1 / 0.6  # 1/s
+SIM_KP_HEADING = 1 / 0.2  # 1/s
+SIM_HALF_LENGTH = 2.5  # m
+SIM_MAX_STEERING = math.pi / 3  # rad
+
+
+def simulator_lane_change(speed, fps: float, start: int, offset: float) -> np.ndarray:
+    """Relative poses ``(n, 3)`` = (dx, dy, dyaw) of the generator's own lane change: the simulator's lane-following
+    controller is switched at frame ``start`` to a lane ``offset`` metres to the side (+ = left) and drives there at
+    ``speed`` (m/s, one value per frame or a scalar), exactly as highway-env steps it at ``fps``. The heading jumps
+    toward the new lane within two frames (~0.2 rad at 20 m/s, the body slipping sideways by the same angle) and
+    settles back over ~2 s: the shape of every lane change in the training data. Frame 0 is the start (zeros).
+    """
+    v = np.broadcast_to(np.asarray(speed, dtype=np.float64), (len(np.atleast_1d(speed)),)).copy()
+    n, dt = len(v), 1.0 / fps
+    out = np.zeros((n, 3), np.float64)
+    lat = heading = 0.0  # across the road from the start lane's centre (+ = left); heading from the road direction
+    for i in range(1, n):
+        s = max(float(v[i - 1]), 1e-9)
+        target = offset if i - 1 >= start else 0.0
+        lat_cmd = -SIM_KP_LATERAL * (lat - target)
+        ref = float(np.clip(math.asin(min(max(lat_cmd / s, -1.0), 1.0)), -math.pi / 4, math.pi / 4))
+        slip = math.asin(min(max(SIM_HALF_LENGTH / s * SIM_KP_HEADING * (ref - heading), -1.0), 1.0))
+        steer = float(np.clip(math.atan(2 * math.tan(slip)), -SIM_MAX_STEERING, SIM_MAX_STEERING))
+        beta = math.atan(0.5 * math.tan(steer))
+        step = s * dt
+        out[i] = (step * math.cos(beta), step * math.sin(beta), s * math.sin(beta) / SIM_HALF_LENGTH * dt)
+        lat += step * math.sin(heading + beta)
+        heading += out[i, 2]
+    return out.astype(np.float32)
 
 
 def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: float = 1.0,
                    duration_s: float | None = None, lane_width: float = 4.0, turn_deg: float = 90.0) -> np.ndarray:
     """Relative poses ``(n_frames, 3)`` = (dx, dy, dyaw) per frame for a named manoeuvre at ``speed`` m/s.
 
-    Lateral ``dy`` is positive to the left (ISO 8855 vehicle frame). A lane change moves ``lane_width`` sideways with
-    a smooth (raised-cosine) lateral speed profile over ``duration_s`` (default ``LANE_CHANGE_S``) starting at
-    ``start_s``, driven as a car drives it: the vehicle moves along its heading and the heading turns toward the new
-    lane and back (``sin(heading) = lateral speed / speed``; at 20 m/s the heading peaks at 11.5 deg), so the motion
-    in the vehicle frame is mostly forward with a yaw rate, like the simulator's lane changes (heading peaks of
-    ~14 deg). A lane change needs ``speed`` > 2 ``lane_width`` / ``duration_s``; slower, the heading saturates at
-    90 deg and the offset falls short. A turn changes the heading by ``turn_deg`` over ``duration_s`` (default 3 s);
-    slow_down/speed_up ramp the speed to 0.5x / 1.5x.
+    Lateral ``dy`` is positive to the left (ISO 8855 vehicle frame). A lane change is the generator's own
+    (``simulator_lane_change``): highway-env's controller switched at ``start_s`` to the lane ``lane_width`` to the
+    side, so its ego tokens are the ones the GPT saw in every lane change of its training data (the heading jumps by
+    ~0.2 rad within two frames at 20 m/s and settles over ~2 s; ``duration_s`` does not apply). A turn changes the
+    heading by ``turn_deg`` over ``duration_s`` (default 3 s), driven along the heading (``drive_poses``);
+    slow_down/speed_up ramp the speed to 0.5x / 1.5x over ``duration_s``.
     """
     if name not in MANOEUVRES:
         raise ValueError(f"unknown manoeuvre '{name}'; choose one of {', '.join(MANOEUVRES)}")
     if duration_s is None:
-        duration_s = LANE_CHANGE_S if name.startswith("lane_change") else 3.0
+        duration_s = 3.0
     t = np.arange(n_frames) / fps
+    if name.startswith("lane_change"):
+        side = 1.0 if name.endswith("left") else -1.0
+        return simulator_lane_change(np.full(n_frames, float(speed)), fps, int(math.ceil(start_s * fps - 1e-9)),
+                                     side * lane_width)
     phase = np.clip((t - start_s) / duration_s, 0.0, 1.0)
     bump = np.where((t >= start_s) & (t <= start_s + duration_s), 1 - np.cos(2 * np.pi * phase), 0.0)
     v = np.full(n_frames, float(speed))
     side = 1.0 if name.endswith("left") else -1.0
     yaw_rate = np.zeros(n_frames)
-    lateral = np.zeros(n_frames)
-    if name.startswith("lane_change"):
-        lateral = side * lane_width / duration_s * bump  # integrates to lane_width over the manoeuvre
-    elif name.startswith("turn"):
+    if name.startswith("turn"):
         yaw_rate = side * math.radians(turn_deg) / duration_s * bump
     elif name in ("slow_down", "speed_up"):
         v = speed * (1 + (0.5 if name == "speed_up" else -0.5) * phase)
-    poses = drive_poses(v, yaw_rate, lateral, fps)
+    poses = drive_poses(v, yaw_rate, np.zeros(n_frames), fps)
     poses[0] = 0.0
     return poses
 
