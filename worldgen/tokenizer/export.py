@@ -17,8 +17,9 @@ same codes as encoding the whole episode at once (see ``VQVideoTokenizer.encode_
 top to bottom and the world poses reflected (y and yaw negated), so ``dy`` and ``dyaw`` change sign and ``dx`` stays.
 The generator's camera is world-aligned with the road along the image width on highway and merge, so the mirror of a
 left lane change is a right one: the augmentation balances the two sides of the lateral command (the simulator's
-episodes hold more left changes than right). The mirror's caption swaps "left" and "right". A mirrored world drives on the other side of the road; validation
-splits stay clean when ``val_episodes`` is even (an episode and its mirror sort next to each other).
+episodes hold more left changes than right). The mirror's caption swaps "left" and "right". A mirrored world drives
+on the other side of the road; validation splits stay clean when ``val_episodes`` is even (an episode and its mirror
+sort next to each other).
 """
 from __future__ import annotations
 

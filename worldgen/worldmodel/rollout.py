@@ -360,11 +360,12 @@ SIM_MAX_STEERING = math.pi / 3  # rad
 def simulator_lane_change(speed, fps: float, start: int, offset: float) -> np.ndarray:
     """Relative poses ``(n, 3)`` = (dx, dy, dyaw) of the generator's own lane change: the simulator's lane-following
     controller is switched at frame ``start`` to a lane ``offset`` metres to the side (+ = left) and drives there at
-    ``speed`` (m/s, one value per frame or a scalar), exactly as highway-env steps it at ``fps``. The heading jumps
+    ``speed`` (m/s, one value per frame; its length is the number of frames), exactly as highway-env steps it at
+    ``fps``. The heading jumps
     toward the new lane within two frames (~0.2 rad at 20 m/s, the body slipping sideways by the same angle) and
     settles back over ~2 s: the shape of every lane change in the training data. Frame 0 is the start (zeros).
     """
-    v = np.broadcast_to(np.asarray(speed, dtype=np.float64), (len(np.atleast_1d(speed)),)).copy()
+    v = np.atleast_1d(np.asarray(speed, dtype=np.float64))
     n, dt = len(v), 1.0 / fps
     out = np.zeros((n, 3), np.float64)
     lat = heading = 0.0  # across the road from the start lane's centre (+ = left); heading from the road direction
@@ -473,7 +474,7 @@ def _control_column(p, data: dict, key: str) -> np.ndarray:
 def control_file_poses(path: str, n_frames: int, fps: float) -> np.ndarray:
     """Relative poses from a control file: JSON ``{"speed": [...], "yaw_rate": [...], "lateral_speed": [...]}``
     or CSV with a header naming those columns (m/s, rad/s, m/s; lateral optional). Shorter files hold the last value.
-    The lateral speed is driven along the heading (``drive_poses``), as the lane-change presets are.
+    The lateral speed is driven along the heading (``drive_poses``), never as a sideways slide.
     Anything else (another format, a missing column, a value that is not a finite number) is a ``ValueError``
     naming the file.
     """
