@@ -397,17 +397,15 @@ def scripted_poses(name: str, n_frames: int, fps: float, speed: float, start_s: 
     """
     if name not in MANOEUVRES:
         raise ValueError(f"unknown manoeuvre '{name}'; choose one of {', '.join(MANOEUVRES)}")
+    side = 1.0 if name.endswith("left") else -1.0
+    v = np.full(n_frames, float(speed))
+    if name.startswith("lane_change"):
+        return simulator_lane_change(v, fps, int(math.ceil(start_s * fps - 1e-9)), side * lane_width)
     if duration_s is None:
         duration_s = 3.0
     t = np.arange(n_frames) / fps
-    if name.startswith("lane_change"):
-        side = 1.0 if name.endswith("left") else -1.0
-        return simulator_lane_change(np.full(n_frames, float(speed)), fps, int(math.ceil(start_s * fps - 1e-9)),
-                                     side * lane_width)
     phase = np.clip((t - start_s) / duration_s, 0.0, 1.0)
     bump = np.where((t >= start_s) & (t <= start_s + duration_s), 1 - np.cos(2 * np.pi * phase), 0.0)
-    v = np.full(n_frames, float(speed))
-    side = 1.0 if name.endswith("left") else -1.0
     yaw_rate = np.zeros(n_frames)
     if name.startswith("turn"):
         yaw_rate = side * math.radians(turn_deg) / duration_s * bump
