@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, object]] = {
                     "worldgen.commands.data:configure_convert"),
         "inspect": ("summarise a driving dataset and write a contact sheet", "worldgen.commands.data:configure_inspect"),
         "offline-rl": ("collect a D4RL-style MuJoCo dataset", "worldgen.commands.data:configure_offline_rl"),
+        "merge-tokens": ("merge token folders of one tokenizer into a new one",
+                         "worldgen.commands.data:configure_merge_tokens"),
         "rl-card": ("card (table, plot, JSON) of a folder of offline-RL datasets",
                     "worldgen.commands.data:configure_rl_card"),
     }),

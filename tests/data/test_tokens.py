@@ -64,3 +64,46 @@ def test_clips_with_lateral_motion_can_be_listed_several_times(tmp_path):
     assert TokenClipDataset(root, episode_ids(root), 4, encode, lateral_dy=0.5).lateral_clips == 0
     with pytest.raises(ValueError, match="lane_change_repeats"):
         TokenClipDataset(root, episode_ids(root), 4, encode, lateral_repeats=0)
+
+
+def _renamed(root, prefix):
+    """A synthetic shard folder whose episode ids start with ``prefix`` (synthetic ids repeat across folders)."""
+    import json
+
+    meta = json.loads((root / "meta.json").read_text())
+    for e in meta["episodes"]:
+        (root / "episodes" / f"{e['id']}.safetensors").rename(root / "episodes" / f"{prefix}{e['id']}.safetensors")
+        e["id"] = prefix + e["id"]
+    (root / "meta.json").write_text(json.dumps(meta))
+    return root
+
+
+def test_merge_shards_copies_every_episode_and_refuses_mismatches(tmp_path):
+    from worldgen.data.tokens import merge_shards
+
+    a = make_synthetic_shards(tmp_path / "a", n_episodes=2, n_frames=6, grid=(2, 3), seed=0)
+    b = _renamed(make_synthetic_shards(tmp_path / "b", n_episodes=3, n_frames=6, grid=(2, 3), seed=1), "b-")
+    meta = merge_shards([a, b], tmp_path / "ab")
+    root = tmp_path / "ab"
+    assert meta["n_episodes"] == 5 and episode_ids(root) == ["b-ep0000", "b-ep0001", "b-ep0002", "ep0000", "ep0001"]
+    assert torch.equal(load_episode(root / "episodes" / "b-ep0001.safetensors")["codes"],
+                       load_episode(b / "episodes" / "b-ep0001.safetensors")["codes"])
+    assert {e["source"] for e in read_meta(root)["episodes"]} == {str(a), str(b)}
+    with pytest.raises(FileExistsError, match="already exists"):
+        merge_shards([a, b], root)
+    with pytest.raises(ValueError, match="is in both"):  # the same ids twice
+        merge_shards([a, make_synthetic_shards(tmp_path / "a2", n_episodes=1, n_frames=6, grid=(2, 3))], tmp_path / "x")
+    c = _renamed(make_synthetic_shards(tmp_path / "c", n_episodes=1, n_frames=6, grid=(3, 3)), "c-")
+    with pytest.raises(ValueError, match="disagree on 'grid'"):
+        merge_shards([a, c], tmp_path / "y")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_merge_tokens_command(tmp_path, capsys):
+    from worldgen.cli import main
+
+    a = make_synthetic_shards(tmp_path / "a", n_episodes=2, n_frames=6, grid=(2, 3))
+    b = _renamed(make_synthetic_shards(tmp_path / "b", n_episodes=1, n_frames=6, grid=(2, 3)), "b-")
+    assert main(["data", "merge-tokens", str(tmp_path / "ab"), str(a), str(b)]) == 0
+    assert '"n_episodes": 3' in capsys.readouterr().out
+    assert len(list((tmp_path / "ab" / "episodes").glob("*.safetensors"))) == 3

@@ -1,8 +1,9 @@
-"""``worldgen data driving|convert|inspect|offline-rl|rl-card``: make, convert and inspect datasets.
+"""``worldgen data driving|convert|inspect|offline-rl|merge-tokens|rl-card``: make, convert and inspect datasets.
 
 driving: highway-env episodes (``worldgen.data.generate``); convert: a folder of video recordings + poses
 (``worldgen.data.convert``); inspect: a dataset summary and contact sheet (``worldgen.data.inspect``); offline-rl: a
-D4RL-style MuJoCo dataset from a SAC behaviour run (``worldgen.rl.collect``); rl-card: the card of a folder of such
+D4RL-style MuJoCo dataset from a SAC behaviour run (``worldgen.rl.collect``); merge-tokens: one token folder from
+several of one tokenizer (``worldgen.data.tokens.merge_shards``); rl-card: the card of a folder of such
 datasets (``worldgen.eval.datacard``). Each prints one JSON summary.
 """
 from __future__ import annotations
@@ -199,6 +200,20 @@ def configure_offline_rl(parser: argparse.ArgumentParser) -> Handler:
     return handler
 
 
+# ---------------------------------------------------------------------------------------------------- merge-tokens
+def configure_merge_tokens(parser: argparse.ArgumentParser) -> Handler:
+    parser.add_argument("out", help="new token folder to write (must not exist)")
+    parser.add_argument("sources", nargs="+", help="token folders of one tokenizer (`worldgen tokenize --out`)")
+
+    def handler(args: argparse.Namespace) -> int:
+        from worldgen.data.tokens import merge_shards
+
+        meta = merge_shards(args.sources, args.out)
+        print_json({"out": args.out, **{k: meta[k] for k in ("n_episodes", "n_frames", "sources", "mirror")}})
+        return 0
+    return handler
+
+
 # ---------------------------------------------------------------------------------------------------- rl-card
 def configure_rl_card(parser: argparse.ArgumentParser) -> Handler:
     parser.add_argument("folder", help="folder of D4RL-layout .hdf5 files of one environment "
@@ -215,4 +230,4 @@ def configure_rl_card(parser: argparse.ArgumentParser) -> Handler:
 
 __all__ = ["parse_size", "parse_shard", "driving_main", "configure_driving", "ConvertConfig", "convert_main",
            "configure_convert", "InspectConfig", "inspect_main", "configure_inspect", "OfflineRLConfig",
-           "offline_rl_main", "configure_offline_rl", "configure_rl_card"]
+           "offline_rl_main", "configure_offline_rl", "configure_merge_tokens", "configure_rl_card"]

@@ -125,6 +125,57 @@ def posedrop(batch: dict, prob: float, null_ids: tuple, generator: Optional[torc
     return {**batch, "ego": ego, "keep": batch["keep"] & ~drop}
 
 
+# meta.json fields every merged folder must agree on (the GPT reads codes of one tokenizer at one frame rate)
+_MERGE_KEYS = ("codebook_size", "grid", "downsample", "frame_size", "fps", "stride", "tokenizer_sha256")
+
+
+def merge_shards(sources: list, out: str | Path) -> dict:
+    """Merge token-shard folders into one new folder ``out`` (written atomically; it must not exist).
+
+    The sources must agree on ``_MERGE_KEYS`` (one tokenizer, grid and frame rate) and share no episode id; each
+    episode file is copied, and the merged ``meta.json`` lists every episode with the source it came from. Returns the
+    merged meta (without the episode list). Any mismatch raises ``ValueError`` naming the folders, before writing.
+    """
+    import shutil
+
+    from worldgen.io import atomic_dir
+
+    sources = [Path(s) for s in sources]
+    if len(sources) < 2:
+        raise ValueError(f"merge needs at least two token folders, got {len(sources)}")
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; merge writes a new folder (nothing was changed)")
+    metas = [read_meta(s) for s in sources]
+    for key in _MERGE_KEYS:
+        values = {s: m.get(key) for s, m in zip(sources, metas)}
+        if len({str(v) for v in values.values()}) > 1:
+            listed = ", ".join(f"{s}: {v}" for s, v in values.items())
+            raise ValueError(f"token folders disagree on '{key}' ({listed}); merge only shards of one tokenizer")
+    entries, owner = [], {}
+    for src, meta in zip(sources, metas):
+        by_id = {(e["id"] if isinstance(e, dict) else str(e)): e for e in meta.get("episodes") or []}
+        for eid in episode_ids(src):
+            if eid in owner:
+                raise ValueError(f"episode '{eid}' is in both {owner[eid]} and {src}; merge folders of distinct episodes")
+            if not (src / "episodes" / f"{eid}.safetensors").is_file():
+                raise FileNotFoundError(f"{src}/episodes/{eid}.safetensors: listed in meta.json but missing")
+            owner[eid] = src
+            entry = by_id.get(eid)
+            entries.append({**(entry if isinstance(entry, dict) else {"id": eid}), "source": str(src)})
+    merged = {k: v for k, v in metas[0].items() if k != "episodes"}
+    merged.update({"data": [m.get("data") for m in metas], "sources": [str(s) for s in sources],
+                   "mirror": any(bool(m.get("mirror")) for m in metas), "n_episodes": len(entries),
+                   "n_frames": sum(int(m.get("n_frames", 0)) for m in metas)})
+    with atomic_dir(out) as tmp:
+        (tmp / "episodes").mkdir()
+        for e in entries:
+            name = f"{e['id']}.safetensors"
+            shutil.copyfile(owner[e["id"]] / "episodes" / name, tmp / "episodes" / name)
+        write_json(tmp / "meta.json", {**merged, "episodes": entries})
+    return merged
+
+
 def make_synthetic_shards(out_dir: str | Path, n_episodes: int = 3, n_frames: int = 24, grid=(4, 8),
                           codebook_size: int = 32, seed: int = 0, missing_pose_every: int = 0) -> Path:
     """Write learnable token shards in the tokenizer's format (no video, no tokenizer needed; for tests).
