@@ -119,3 +119,39 @@ def test_init_weights_fine_tunes_a_trained_model_and_refuses_another_architectur
     other = load_experiment(_tiny_yaml(tmp_path, root), [f"init_weights={tmp_path / 'run'}", "model.width=48"])
     with pytest.raises(ValueError, match="model config differs"):
         build(other)
+
+
+def test_init_weights_widens_the_temporal_window(tmp_path):
+    """Fine-tuning to a longer model.context_frames: the learned offset biases carry over (the widened model gives the
+    trained model's logits on clips within the old window), new offsets start from the furthest one; shrinking and
+    other architecture changes are refused."""
+    from worldgen.commands.train import load_experiment, main
+    from worldgen.lit.worldmodel import build
+    from worldgen.worldmodel.generate import load_model
+    from worldgen.worldmodel.model import widen_window
+
+    root = make_synthetic_shards(tmp_path / "tok", n_episodes=3, n_frames=10, grid=(3, 4), codebook_size=32)
+    main(load_experiment(_tiny_yaml(tmp_path, root)), command="test")
+    trained, _ = load_model(tmp_path / "run")
+    with torch.no_grad():
+        trained.fusion[0].time_emb.copy_(torch.randn_like(trained.fusion[0].time_emb))  # distinct columns
+    wide = widen_window(trained.state_dict(), 5)
+    emb = wide["fusion.0.time_emb"]
+    assert emb.shape[-1] == 5 and torch.equal(emb[:, :3], trained.fusion[0].time_emb)
+    assert torch.equal(emb[:, 3], emb[:, 2]) and torch.equal(emb[:, 4], emb[:, 2])
+    with pytest.raises(ValueError, match="cannot shrink"):
+        widen_window(trained.state_dict(), 2)
+
+    cfg = load_experiment(_tiny_yaml(tmp_path, root), [f"init_weights={tmp_path / 'run'}", "model.context_frames=5"])
+    module, _ = build(cfg)
+    model = module.model.eval()
+    assert model.fusion[1].time_emb.shape[-1] == 5
+    g = torch.Generator().manual_seed(0)
+    img, ego = torch.randint(0, 32, (2, 3, 12), generator=g), torch.randint(0, 32, (2, 3, 3), generator=g)
+    trained = load_model(tmp_path / "run")[0].eval()
+    with torch.no_grad():
+        assert torch.allclose(model(ego, img)[1], trained(ego, img)[1], atol=1e-5)  # 3 frames: inside both windows
+    other = load_experiment(_tiny_yaml(tmp_path, root), [f"init_weights={tmp_path / 'run'}", "model.context_frames=5",
+                                                         "model.width=48"])
+    with pytest.raises(ValueError, match="model config differs"):
+        build(other)

@@ -6,6 +6,7 @@ same loss weights. Posedrop augmentation (``data.posedrop_prob``) is applied to 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ class Config(ExperimentConfig):
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=1e-4, weight_decay=1e-3))  # paper's values
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout defaults saved with the checkpoint
     tokenizer: str = ""  # tokenizer checkpoint whose codebook initialises the code embedding (model.code_embed: codebook)
-    init_weights: str = ""  # fine-tuning: start from this DrivingWorld folder's weights (same model config); "" = off
+    init_weights: str = ""  # fine-tuning: start from this DrivingWorld folder's weights (same model config, or a
+    # longer model.context_frames: the temporal offset biases are widened, worldgen.worldmodel.model.widen_window)
 
 
 class WorldModelModule(WarmupCosineStep, L.LightningModule):
@@ -91,11 +93,18 @@ def build(cfg: Config):
     if cfg.init_weights:  # after the codebook: the fine-tuned model's own code embedding wins
         from worldgen.worldmodel.generate import load_model
 
+        from worldgen.worldmodel.model import widen_window
+
         start, _ = load_model(cfg.init_weights)
-        if start.cfg != module.model.cfg:
-            raise ValueError(f"init_weights={cfg.init_weights}: its model config differs from model: (fine-tuning "
-                             "keeps the architecture; copy the folder's model: section)")
-        module.model.load_state_dict(start.state_dict())
+        state, want = start.state_dict(), module.model.cfg
+        if start.cfg != want:
+            if dataclasses.replace(start.cfg, context_frames=want.context_frames) != want:
+                raise ValueError(f"init_weights={cfg.init_weights}: its model config differs from model: (fine-tuning "
+                                 "keeps the architecture but for a longer model.context_frames; copy the folder's "
+                                 "model: section)")
+            state = widen_window(state, want.context_frames)
+            log.info("temporal window widened from %d to %d frames", start.cfg.context_frames, want.context_frames)
+        module.model.load_state_dict(state)
         log.info("fine-tuning from the weights of %s", cfg.init_weights)
     dm = TokenDataModule(cfg.data, clip_frames(cfg), module.model.pose_tokenizer, cfg.model.codebook_size,
                          tuple(cfg.model.grid))

@@ -90,6 +90,25 @@ def temporal_bias(time_emb: torch.Tensor, q_steps: torch.Tensor, k_steps: torch.
     return bias.masked_fill(~valid, NEG_INF)
 
 
+def widen_window(state: dict, context_frames: int) -> dict:
+    """A state dict re-shaped for a longer temporal window (fine-tuning to ``context_frames`` > the trained one).
+
+    Only the fusion blocks' ``time_emb`` (heads, W) depends on the window: offsets ``0..W-1`` keep their learned
+    bias, each new offset starts from the furthest learned one (column ``W-1``). So the widened model computes exactly
+    what the trained one did on clips of up to ``W`` frames and starts out treating older frames like the oldest it
+    knew. Shrinking is refused (it would drop learned offsets silently).
+    """
+    out = dict(state)
+    for key, emb in state.items():
+        if not key.endswith("time_emb"):
+            continue
+        w = emb.shape[-1]
+        if context_frames < w:
+            raise ValueError(f"{key}: cannot shrink the temporal window from {w} to {context_frames} frames")
+        out[key] = torch.cat([emb, emb[:, -1:].expand(-1, context_frames - w)], dim=-1).contiguous()
+    return out
+
+
 def ego_key_mask(keep: torch.Tensor, n: int, same: torch.Tensor) -> torch.Tensor:
     """Additive ``(b, n, 1, tq, tk)`` mask cutting ego keys of pose-less frames (``keep (b, tk)`` False).
 
