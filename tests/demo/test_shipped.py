@@ -56,8 +56,8 @@ def test_shipped_tokenizer_keeps_markings_and_vehicles():
     assert veh_scores["recall"] > 0.5 and veh_scores["precision"] > 0.5, veh_scores
 
 
-@pytest.mark.parametrize("name", ["gpt-tiny", "gpt-small"])
-def test_shipped_gpt_beats_copy_last_and_keeps_vehicles(name):
+@pytest.mark.skipif(not (ROOT / "gpt-tiny/model.safetensors").is_file(), reason="no shipped GPT")
+def test_shipped_gpt_beats_copy_last_and_keeps_vehicles():
     """Quality floor of the shipped DrivingWorld pair on the shipped context clips (held-out simulator episodes):
     teacher-forced next-frame image-token accuracy clearly above copying the previous frame's tokens, and a
     32-frame rollout (the clip's first frames as context, the model drives itself) still shows vehicles at the end —
@@ -70,9 +70,7 @@ def test_shipped_gpt_beats_copy_last_and_keeps_vehicles(name):
     from worldgen.demo.pipelines import EXAMPLES
     from worldgen.pipelines.drivingworld import DrivingPipeline
 
-    if not (ROOT / name / "model.safetensors").is_file():
-        pytest.skip(f"no shipped {name}")
-    pipe = DrivingPipeline.load(ROOT / name, ROOT / "tokenizer-tiny")
+    pipe = DrivingPipeline.load(ROOT / "gpt-tiny", ROOT / "tokenizer-tiny")
     gpt, w = pipe.gpt.eval(), pipe.context_frames
     hits = copies = total = 0
     ratios = {}
