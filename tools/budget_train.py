@@ -48,14 +48,14 @@ def probe(cfg, mod, steps: int) -> dict:
             "steps": len(stamps)}
 
 
-def main() -> int:
+def main(argv: list | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("config")
     ap.add_argument("overrides", nargs="*")
     ap.add_argument("--budget-s", type=float, required=True, help="wall-clock seconds for probe + training")
     ap.add_argument("--probe-steps", type=int, default=60)
     ap.add_argument("--margin-s", type=float, default=30.0, help="kept free for validation, export and slack")
-    args = ap.parse_intermixed_args()
+    args = ap.parse_intermixed_args(argv)
     t_start = time.perf_counter()
 
     from worldgen.commands.train import _log_to_stderr, main as train_main
