@@ -92,7 +92,6 @@ def build(cfg: Config):
         init_codebook(module.model, cfg.tokenizer, cfg.data.root)
     if cfg.init_weights:  # after the codebook: the fine-tuned model's own code embedding wins
         from worldgen.worldmodel.generate import load_model
-
         from worldgen.worldmodel.model import widen_window
 
         start, _ = load_model(cfg.init_weights)
