@@ -7,7 +7,7 @@ run cut off by a timer would stop mid-schedule. This script first trains ``--pro
 (same data, batch and precision; nothing written) to measure the seconds per optimizer step after warm-up, then
 runs ``worldgen train`` in the same process with ``trainer.max_steps`` = what fits in the budget left, less the
 probe's set-up time (the real run loads the data again) and ``--margin-s``. Meant for a lent GPU with a hard time
-limit (docs/results/worldmodel.md, gpt-small); on a CPU it works the same. Prints the probe as one JSON line.
+limit (tools/gpu_gpt_small.sh); on a CPU it works the same. Prints the probe as one JSON line.
 """
 from __future__ import annotations
 

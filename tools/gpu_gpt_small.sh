@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The one-command gpt-small training on a lent GPU (docs/results/worldmodel.md, "gpt-small"). Run from the repo root
-# on the GPU machine, with the token folders packed beside it and the wheels its Python lacks:
+# The one-command gpt-small training on a lent GPU (docs/results/worldmodel.md, "A GPU session was prepared").
+# Run from the repo root on the GPU machine, with the token folders packed beside it and the wheels its Python lacks:
 #   tar cf - -C data tokens-v2-mirror tokens-v2-s2-mirror tokens-v2-s3-mirror | xz -T2 > .gpu/tokens.tar.xz
 #   BUDGET=420 OUT=<folder> bash tools/gpu_gpt_small.sh
 # It merges the folders (`worldgen data merge-tokens`), trains configs/drivingworld/gpt_small.yaml on the GPU for
@@ -14,7 +14,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
   export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD PYTHONUNBUFFERED=1
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
+python3 -c "import torch; print('torch', torch.__version__,
+      torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
 mkdir -p data
 tar xJf .gpu/tokens.tar.xz -C data
 rm -rf data/tokens-gpu
