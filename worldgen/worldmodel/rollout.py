@@ -361,11 +361,13 @@ def simulator_lane_change(speed, fps: float, start: int, offset: float) -> np.nd
     """Relative poses ``(n, 3)`` = (dx, dy, dyaw) of the generator's own lane change: the simulator's lane-following
     controller is switched at frame ``start`` to a lane ``offset`` metres to the side (+ = left) and drives there at
     ``speed`` (m/s, one value per frame; its length is the number of frames), exactly as highway-env steps it at
-    ``fps``. The heading jumps
-    toward the new lane within two frames (~0.2 rad at 20 m/s, the body slipping sideways by the same angle) and
-    settles back over ~2 s: the shape of every lane change in the training data. Frame 0 is the start (zeros).
+    ``fps``. The heading jumps toward the new lane within two frames (~0.2 rad at 20 m/s, the body slipping sideways
+    by the same angle) and settles back over ~2 s: the shape of every lane change in the training data. Frame 0 is
+    the start (zeros).
     """
-    v = np.atleast_1d(np.asarray(speed, dtype=np.float64))
+    v = np.asarray(speed, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"simulator_lane_change: speed must hold one value per frame (1-D), got shape {v.shape}")
     n, dt = len(v), 1.0 / fps
     out = np.zeros((n, 3), np.float64)
     lat = heading = 0.0  # across the road from the start lane's centre (+ = left); heading from the road direction
